@@ -1,0 +1,26 @@
+/* config: the service's settings, read once from the environment at start.
+ * Every variable is listed with its default in docs/configuration.md. */
+#ifndef CRUDDUR_APP_CONFIG_H
+#define CRUDDUR_APP_CONFIG_H
+
+#include <stddef.h>
+
+typedef struct app_config {
+    char *state_dir;        /* CRUDDUR_STATE_DIR, default LOCALSTATEDIR/lib/cruddur */
+    char *db_path;          /* CRUDDUR_DB, default STATE_DIR/cruddur.db */
+    char *user_handle;      /* CRUDDUR_USER_HANDLE, default "andrewbrown" */
+    char *frontend_url;     /* FRONTEND_URL, default "" (no origin allowed) */
+    char *backend_url;      /* BACKEND_URL, default "" */
+    size_t body_limit;      /* CRUDDUR_BODY_LIMIT bytes, default 65536 (1 .. 16 MiB) */
+    int busy_timeout_ms;    /* CRUDDUR_DB_BUSY_TIMEOUT_MS, default 2000 (0 .. 60000) */
+    int home_limit;         /* CRUDDUR_HOME_LIMIT, default 20 (1 .. 100): ?limit= default */
+} app_config;
+
+/* Reads the settings from a NULL-terminated "NAME=value" array (NULL means
+ * the process environment). Returns 0, or -1 with a message in err naming
+ * the variable and what is wrong with it. On success free with
+ * config_free; on failure nothing is left to free. */
+int config_load(app_config *c, char **env, char *err, size_t err_size);
+void config_free(app_config *c);
+
+#endif
