@@ -120,10 +120,14 @@ static void serve_one(const server_config *cfg, char **env, read_fn rd, void *sr
 {
     http_response_reset(resp);
     int rc = http_request_init(req, env);
-    if (rc != 0) {
-        http_response_error(resp, rc, rc == 414 ? "uri_too_long" : "bad_request",
-                            rc == 414 ? "the request URI is too long"
-                                      : "the request line is malformed");
+    if (rc == 414) {
+        http_response_error(resp, 414, "uri_too_long", "the request URI is too long");
+        return;
+    } else if (rc >= 500) {
+        http_response_error(resp, 500, "internal_error", "internal error");
+        return;
+    } else if (rc != 0) {
+        http_response_error(resp, 400, "bad_request", "the request line is malformed");
         return;
     }
     read_body(req, cfg->body_limit, rd, src);

@@ -3,7 +3,7 @@
  * so that any year 0001..9999 works on either side of 1970 without gmtime. */
 #include "util/tstamp.h"
 
-#include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #define US_PER_SEC 1000000LL
@@ -68,10 +68,21 @@ static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
     *y = (int64_t)yoe + era * 400 + (*m <= 2);
 }
 
+/* Writes v as exactly n decimal digits, zero-padded. */
+static void put_digits(char *out, unsigned v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        out[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
 int tstamp_iso8601(int64_t unix_us, char out[TSTAMP_ISO_SIZE])
 {
     int64_t sec = floor_div(unix_us, US_PER_SEC);
-    int64_t us = unix_us - sec * US_PER_SEC;
+    int64_t us = unix_us % US_PER_SEC;
+    if (us < 0)
+        us += US_PER_SEC;
     if (sec < MIN_UNIX_SEC || sec >= END_UNIX_SEC) {
         out[0] = '\0';
         return -1;
@@ -81,9 +92,20 @@ int tstamp_iso8601(int64_t unix_us, char out[TSTAMP_ISO_SIZE])
     int64_t y;
     unsigned m, d;
     civil_from_days(days, &y, &m, &d);
-    snprintf(out, TSTAMP_ISO_SIZE, "%04d-%02u-%02uT%02d:%02d:%02d.%06d+00:00",
-             (int)y, m, d, (int)(sod / 3600), (int)(sod / 60 % 60), (int)(sod % 60),
-             (int)us);
+    put_digits(out, (unsigned)y, 4);
+    out[4] = '-';
+    put_digits(out + 5, m, 2);
+    out[7] = '-';
+    put_digits(out + 8, d, 2);
+    out[10] = 'T';
+    put_digits(out + 11, (unsigned)(sod / 3600), 2);
+    out[13] = ':';
+    put_digits(out + 14, (unsigned)(sod / 60 % 60), 2);
+    out[16] = ':';
+    put_digits(out + 17, (unsigned)(sod % 60), 2);
+    out[19] = '.';
+    put_digits(out + 20, (unsigned)us, 6);
+    memcpy(out + 26, "+00:00", 7);
     return 0;
 }
 
