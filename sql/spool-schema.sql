@@ -8,6 +8,9 @@
 -- AUTOINCREMENT so that a deleted id is never handed out again (an exporter's
 -- cursor promises that every row at or below it was delivered).
 
+-- Marks the file as a spool ('CRSP'), so that a wrong path is refused.
+PRAGMA application_id = 1129468752;
+
 -- Key/value facts about the file itself (the hash of the installed views).
 CREATE TABLE meta (
   key   TEXT PRIMARY KEY,

@@ -6,6 +6,7 @@
 #define CRUDDUR_APP_DB_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct app_db app_db;

@@ -20,16 +20,21 @@ static const app_query q_pair = {
     20, "SELECT", "users",
     "SELECT uuid, display_name, handle, handle = ?1 FROM users WHERE handle IN (?1, ?2)"};
 
+/* The acting user is user_a or user_b of a group: one index lookup each. */
 static const app_query q_groups = {
     21, "SELECT", "message_groups",
-    "SELECT g.uuid, o.display_name, o.handle, m.message, m.created_at_us"
-    " FROM users AS me"
-    " JOIN message_groups AS g ON me.uuid IN (g.user_a_uuid, g.user_b_uuid)"
-    " JOIN users AS o ON o.uuid = iif(g.user_a_uuid = me.uuid, g.user_b_uuid, g.user_a_uuid)"
-    " JOIN messages AS m ON m.id = (SELECT id FROM messages WHERE message_group_uuid = g.uuid"
+    "WITH me AS (SELECT uuid FROM users WHERE handle = ?1),"
+    " mine(uuid, other_uuid, updated_at_us) AS ("
+    "  SELECT g.uuid, g.user_b_uuid, g.updated_at_us"
+    "   FROM me JOIN message_groups AS g ON g.user_a_uuid = me.uuid"
+    "  UNION ALL"
+    "  SELECT g.uuid, g.user_a_uuid, g.updated_at_us"
+    "   FROM me JOIN message_groups AS g ON g.user_b_uuid = me.uuid)"
+    " SELECT mine.uuid, o.display_name, o.handle, m.message, m.created_at_us"
+    " FROM mine JOIN users AS o ON o.uuid = mine.other_uuid"
+    " JOIN messages AS m ON m.id = (SELECT id FROM messages WHERE message_group_uuid = mine.uuid"
     "   ORDER BY created_at_us DESC, id DESC LIMIT 1)"
-    " WHERE me.handle = ?1"
-    " ORDER BY g.updated_at_us DESC, m.created_at_us DESC, g.uuid LIMIT ?2"};
+    " ORDER BY mine.updated_at_us DESC, m.created_at_us DESC, mine.uuid LIMIT ?2"};
 
 /* The latest ?3 messages of the pair (?1, ?2), given oldest first. */
 static const app_query q_conversation = {

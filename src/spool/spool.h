@@ -169,7 +169,7 @@ typedef struct spool_origin {
 } spool_origin;
 
 /* Callbacks return 0 to take the record and go on, nonzero to stop without
- * taking it. They may call other spool functions, but not spool_read_*. */
+ * taking it. They must not call spool functions (copy what they need). */
 typedef int (*spool_span_fn)(void *ctx, const spool_span *r, const spool_origin *o);
 typedef int (*spool_log_fn)(void *ctx, const spool_log *r, const spool_origin *o);
 typedef int (*spool_error_fn)(void *ctx, const spool_error *r, const spool_origin *o);
@@ -244,10 +244,11 @@ int spool_enforce_cap(spool *s, int64_t max_bytes, int64_t *dropped);
 
 /* ---- migrations ---------------------------------------------------------
  * spool_open runs the built-in list. This is the machinery, for tests and
- * tools: runs, in order and each in its own transaction together with the
- * PRAGMA user_version it reaches, every step above the file's version, then
- * reinstalls the views. A failing step leaves the file at the previous
- * version. Steps must be sorted by version, starting at 1, without gaps. */
+ * tools: runs every step above the file's version, in order, each in its own
+ * transaction together with the PRAGMA user_version it reaches, then
+ * reinstalls the views if they changed. Steps are sorted by version; the
+ * first one to run must be the file's version + 1, and so on without gaps. A
+ * failing step leaves the file at the version before it, data untouched. */
 typedef struct spool_migration {
     int version;                    /* the version this step reaches */
     const char *sql;                /* statements, run with sqlite3_exec */

@@ -1,0 +1,125 @@
+# lib.sh: what every integration test shares. Sourced by the test scripts
+# (run by `make check` with abs_top_srcdir and abs_top_builddir exported, or
+# by hand from the source tree). Gives each test:
+#   T            its own temporary directory, removed at exit
+#   API_BIN      the cruddur-api that was built
+#   IT_DIR       this folder (http_check.py, fcgi_client.py)
+#   it_env       the program's settings for a database under $T
+#   it_need      skips (exit 77) when a web server binary is absent
+#   it_fail      stops the test with a message
+# and an EXIT trap that stops, by pid, everything started through
+# scripts/lib/webserver.sh (or it_track), even when the test fails, and
+# fails the test if a sanitizer reported anything in the logs.
+# shellcheck shell=bash
+set -euo pipefail
+
+IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+abs_top_srcdir=${abs_top_srcdir:-$(cd "$IT_DIR/../.." && pwd)}
+abs_top_builddir=${abs_top_builddir:-$abs_top_srcdir}
+# shellcheck source=../../scripts/lib/webserver.sh
+. "$abs_top_srcdir/scripts/lib/webserver.sh"
+
+IT_NAME=$(basename "$0" .sh)
+API_BIN=$abs_top_builddir/cruddur-api
+PYTHON=${PYTHON:-python3}
+export PYTHONDONTWRITEBYTECODE=1
+
+it_log() { echo "$IT_NAME: $*"; }
+it_fail() { echo "$IT_NAME: FAIL: $*"; exit 1; }
+it_skip() { echo "$IT_NAME: SKIP: $*"; exit 77; }
+
+# Skips the test when a program it needs is not installed (and only then).
+it_need() {
+  local p
+  for p in "$@"; do
+    command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$p" >/dev/null 2>&1 ||
+      it_skip "$p is not installed"
+  done
+  PATH=$PATH:/usr/sbin:/sbin
+}
+
+if [ ! -x "$API_BIN" ]; then
+  echo "$IT_NAME: ERROR: $API_BIN is not built"
+  exit 99
+fi
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/cruddur-it.XXXXXX")
+IT_KEEP=${IT_KEEP:-}      # set to keep $T for a look after a failure
+
+# Also stops what a test started outside webserver.sh.
+it_track() { ws_track "$@"; }
+
+# Sanitizer reports in any log under $T fail the test.
+it_check_logs() {
+  local hits
+  hits=$(grep -rlE 'ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error:' "$T" 2>/dev/null || true)
+  [ -z "$hits" ] && return 0
+  echo "$IT_NAME: sanitizer reports in:"
+  local f
+  for f in $hits; do echo "---- $f"; grep -E -A 30 'Sanitizer|runtime error:' "$f" | head -n 60; done
+  return 1
+}
+
+it_cleanup() {
+  local rc=$?
+  trap - EXIT
+  set +e
+  ws_stop_all
+  if [ "$rc" -eq 0 ] && ! it_check_logs; then rc=1; fi
+  if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then
+    local f
+    while IFS= read -r f; do
+      [ -s "$f" ] || continue
+      echo "---- last lines of $f"; tail -n 25 "$f"
+    done < <(find "$T" \( -name '*.log' -o -name '*.out' \) 2>/dev/null)
+  fi
+  if [ -n "$IT_KEEP" ]; then echo "$IT_NAME: kept $T"; else rm -rf "$T"; fi
+  exit "$rc"
+}
+trap it_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# The program's settings: a database under $T, the origin http_check.py uses.
+it_env() {
+  export CRUDDUR_STATE_DIR="$T/state"
+  export CRUDDUR_DB="$T/state/cruddur.db"
+  export CRUDDUR_SPOOL="$T/state/spool.db"
+  export CRUDDUR_USER_HANDLE=andrewbrown
+  export FRONTEND_URL=http://localhost:3000
+  export BACKEND_URL=http://127.0.0.1:4567
+  export CRUDDUR_BODY_LIMIT=65536
+  unset CRUDDUR_HOME_LIMIT CRUDDUR_DB_BUSY_TIMEOUT_MS
+  mkdir -p "$CRUDDUR_STATE_DIR"
+}
+
+# Creates the database (it_env first).
+# shellcheck disable=SC2120
+it_init_db() {
+  "$API_BIN" --init-db "${1:-$CRUDDUR_DB}" 2>>"$T/init.log" ||
+    it_fail "cruddur-api --init-db ${1:-$CRUDDUR_DB} failed: $(tail -n 5 "$T/init.log")"
+}
+
+# A digest of everything in the app database: row counts and a checksum of
+# every row of every table, in a fixed order.
+# shellcheck disable=SC2120
+it_db_snapshot() {
+  local db=${1:-$CRUDDUR_DB}
+  sqlite3 -batch "$db" \
+    "select 'users', count(*) from users;
+     select 'activities', count(*) from activities;
+     select 'message_groups', count(*) from message_groups;
+     select 'messages', count(*) from messages;
+     select 'schema', user_version from pragma_user_version;"
+  {
+    sqlite3 -batch "$db" "select * from users order by uuid;"
+    sqlite3 -batch "$db" "select * from activities order by id;"
+    sqlite3 -batch "$db" "select * from message_groups order by uuid;"
+    sqlite3 -batch "$db" "select * from messages order by id;"
+    sqlite3 -batch "$db" "select rowid, * from activities_fts order by rowid;"
+  } | sha256sum | sed 's/ .*//; s/^/rows /'
+}
+
+# Runs http_check.py against BASE_URL; its output goes to the test log.
+it_http_check() {
+  "$PYTHON" "$IT_DIR/http_check.py" "$@"
+}
