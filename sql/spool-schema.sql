@@ -7,6 +7,9 @@
 -- text; JSON columns are checked with json_valid(); row ids come from
 -- AUTOINCREMENT so that a deleted id is never handed out again (an exporter's
 -- cursor promises that every row at or below it was delivered).
+-- Every index and CHECK costs each request's write: hex is checked with
+-- ltrim() (GLOB '*[^0-9a-f]*' costs several times more), and resource_id has
+-- no index (spool_prune finds unused resources with one scan instead).
 
 -- Marks the file as a spool ('CRSP'), so that a wrong path is refused.
 PRAGMA application_id = 1129468752;
@@ -28,14 +31,14 @@ CREATE TABLE resource (
 CREATE TABLE span (
   id             INTEGER PRIMARY KEY AUTOINCREMENT,
   trace_id       TEXT NOT NULL
-                 CHECK (length(trace_id) = 32 AND trace_id NOT GLOB '*[^0-9a-f]*'
+                 CHECK (length(trace_id) = 32 AND ltrim(trace_id, '0123456789abcdef') = ''
                         AND trace_id <> '00000000000000000000000000000000'),
   span_id        TEXT NOT NULL
-                 CHECK (length(span_id) = 16 AND span_id NOT GLOB '*[^0-9a-f]*'
+                 CHECK (length(span_id) = 16 AND ltrim(span_id, '0123456789abcdef') = ''
                         AND span_id <> '0000000000000000'),
   parent_span_id TEXT  -- NULL for a root span
                  CHECK (parent_span_id IS NULL OR (length(parent_span_id) = 16
-                        AND parent_span_id NOT GLOB '*[^0-9a-f]*')),
+                        AND ltrim(parent_span_id, '0123456789abcdef') = '')),
   name           TEXT NOT NULL,
   kind           INTEGER NOT NULL DEFAULT 1 CHECK (kind BETWEEN 0 AND 5),
   start_ns       INTEGER NOT NULL,
@@ -56,7 +59,6 @@ CREATE TABLE span (
 ) STRICT;
 CREATE INDEX span_trace ON span (trace_id, span_id);
 CREATE INDEX span_start ON span (start_ns);
-CREATE INDEX span_resource ON span (resource_id);
 
 CREATE TABLE log (
   id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -69,10 +71,10 @@ CREATE TABLE log (
                   CHECK (json_valid(attributes) AND json_type(attributes) = 'object'),
   trace_id        TEXT  -- NULL outside a trace
                   CHECK (trace_id IS NULL OR (length(trace_id) = 32
-                         AND trace_id NOT GLOB '*[^0-9a-f]*')),
+                         AND ltrim(trace_id, '0123456789abcdef') = '')),
   span_id         TEXT
                   CHECK (span_id IS NULL OR (length(span_id) = 16
-                         AND span_id NOT GLOB '*[^0-9a-f]*')),
+                         AND ltrim(span_id, '0123456789abcdef') = '')),
   flags           INTEGER NOT NULL DEFAULT 0,
   scope_name      TEXT NOT NULL DEFAULT '',
   scope_version   TEXT,
@@ -80,7 +82,6 @@ CREATE TABLE log (
 ) STRICT;
 CREATE INDEX log_trace ON log (trace_id) WHERE trace_id IS NOT NULL;
 CREATE INDEX log_time ON log (time_ns);
-CREATE INDEX log_resource ON log (resource_id);
 
 -- Error reports, shaped for Rollbar's item API. uuid makes a report
 -- idempotent: writing the same uuid twice keeps the first.
@@ -90,7 +91,7 @@ CREATE TABLE error (
               CHECK (length(uuid) = 36 AND substr(uuid, 9, 1) = '-'
                      AND substr(uuid, 14, 1) = '-' AND substr(uuid, 19, 1) = '-'
                      AND substr(uuid, 24, 1) = '-'
-                     AND replace(uuid, '-', '') NOT GLOB '*[^0-9a-f]*'
+                     AND ltrim(uuid, '0123456789abcdef-') = ''
                      AND length(replace(uuid, '-', '')) = 32),
   time_ns     INTEGER NOT NULL,
   level       TEXT NOT NULL DEFAULT 'error'
@@ -103,9 +104,9 @@ CREATE TABLE error (
                           AND json_type(request) = 'object')),
   context     TEXT,  -- the route template, e.g. "GET /api/activities/home"
   trace_id    TEXT CHECK (trace_id IS NULL OR (length(trace_id) = 32
-                          AND trace_id NOT GLOB '*[^0-9a-f]*')),
+                          AND ltrim(trace_id, '0123456789abcdef') = '')),
   span_id     TEXT CHECK (span_id IS NULL OR (length(span_id) = 16
-                          AND span_id NOT GLOB '*[^0-9a-f]*')),
+                          AND ltrim(span_id, '0123456789abcdef') = '')),
   fingerprint TEXT,
   custom      TEXT CHECK (custom IS NULL OR (json_valid(custom)
                           AND json_type(custom) = 'object')),
@@ -113,7 +114,6 @@ CREATE TABLE error (
 ) STRICT;
 CREATE INDEX error_time ON error (time_ns);
 CREATE INDEX error_trace ON error (trace_id) WHERE trace_id IS NOT NULL;
-CREATE INDEX error_resource ON error (resource_id);
 
 -- What each exporter has delivered: every row of `stream` with id <= last_id.
 -- A row here registers the exporter for that stream: pruning keeps every row

@@ -127,7 +127,11 @@ ws_start_spawn_fcgi() {
   before=0
   [ -f "$dir/api.log" ] && before=$(wc -l < "$dir/api.log")
   rm -f "$sock"
-  if ! spawn-fcgi -s "$sock" -M 0600 -F "$n" -P "$dir/spawn-fcgi.pid" -- "$bin" \
+  # spawn-fcgi points its children's stderr at /dev/null: a shell in between
+  # keeps it (and execs, so the pid is the program's).
+  # shellcheck disable=SC2016,SC2094
+  if ! spawn-fcgi -s "$sock" -M 0600 -F "$n" -P "$dir/spawn-fcgi.pid" -- \
+       /bin/sh -c 'exec "$1" 2>>"$2"' cruddur-api "$bin" "$dir/api.log" \
        >>"$dir/api.log" 2>&1; then
     ws_log "spawn-fcgi failed:"; tail -n 20 "$dir/api.log" >&2
     return 1

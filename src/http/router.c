@@ -57,8 +57,9 @@ static bool match_template(const char *tmpl, const char *path, const char **para
             *param = p;
             *param_len = n;
             p += n;
-            t = strchr(t, '}');
-            t = t ? t + 1 : t + strlen(t);
+            /* Templates are constants with balanced braces. */
+            const char *close = strchr(t, '}');
+            t = close != NULL ? close + 1 : t + strlen(t);
             continue;
         }
         if (*t != *p)

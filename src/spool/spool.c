@@ -46,7 +46,7 @@ enum stmt_id {
     ST_CURSOR_GET, ST_CURSOR_SET, ST_CURSOR_DEL, ST_CURSOR_MIN,
     ST_DEAD_INSERT, ST_STATE_ACK, ST_STATE_FAIL, ST_STATE_GET,
     ST_DEL_SPANS, ST_DEL_LOGS, ST_DEL_ERRORS, ST_DEL_DEAD,
-    ST_OLDEST, ST_ROW_ESTIMATE, ST_ORPHAN_RANGE, ST_ORPHAN_DELETE,
+    ST_OLDEST, ST_ROW_ESTIMATE, ST_BEGIN_READ, ST_HIGH_IDS, ST_ORPHANS, ST_ORPHAN_DELETE,
     ST_PAGE_COUNT, ST_FREELIST, ST_PAGE_SIZE,
     ST_USER_VERSION, ST_APP_ID, ST_TABLE_COUNT, ST_META_GET, ST_META_SET,
     ST_COUNT
@@ -136,13 +136,18 @@ static const char *const stmt_sql[ST_COUNT] = {
                         " + (SELECT coalesce(max(id) - min(id) + 1, 0) FROM log)"
                         " + (SELECT coalesce(max(id) - min(id) + 1, 0) FROM error)"
                         " + (SELECT coalesce(max(id) - min(id) + 1, 0) FROM dead_letter)",
-    [ST_ORPHAN_RANGE] = "SELECT count(*), max(id) FROM"
-                        " (SELECT id FROM resource WHERE id > ?1 ORDER BY id LIMIT ?2)",
+    [ST_BEGIN_READ] = "BEGIN",
+    [ST_HIGH_IDS] = "SELECT (SELECT coalesce(max(id), 0) FROM span),"
+                    " (SELECT coalesce(max(id), 0) FROM log),"
+                    " (SELECT coalesce(max(id), 0) FROM error)",
+    [ST_ORPHANS] = "SELECT id FROM resource WHERE id NOT IN (SELECT resource_id FROM span"
+                   " UNION SELECT resource_id FROM log UNION SELECT resource_id FROM error)",
+    /* only rows newer than the snapshot that found the candidates need a look */
     [ST_ORPHAN_DELETE] =
-        "DELETE FROM resource WHERE id > ?1 AND id <= ?2"
-        " AND NOT EXISTS (SELECT 1 FROM span WHERE span.resource_id = resource.id)"
-        " AND NOT EXISTS (SELECT 1 FROM log WHERE log.resource_id = resource.id)"
-        " AND NOT EXISTS (SELECT 1 FROM error WHERE error.resource_id = resource.id)",
+        "DELETE FROM resource WHERE id = ?1"
+        " AND NOT EXISTS (SELECT 1 FROM span WHERE id > ?2 AND resource_id = ?1)"
+        " AND NOT EXISTS (SELECT 1 FROM log WHERE id > ?3 AND resource_id = ?1)"
+        " AND NOT EXISTS (SELECT 1 FROM error WHERE id > ?4 AND resource_id = ?1)",
     [ST_PAGE_COUNT] = "PRAGMA page_count",
     [ST_FREELIST] = "PRAGMA freelist_count",
     [ST_PAGE_SIZE] = "PRAGMA page_size",
@@ -684,12 +689,6 @@ static int configure(spool *s, const char *path)
     if (s->readonly)
         return SPOOL_OK;
 
-    /* Before the first table exists: lets spool_enforce_cap shrink the file. */
-    if (pages == 0) {
-        rc = sqlite3_exec(s->db, "PRAGMA auto_vacuum = INCREMENTAL", NULL, NULL, NULL);
-        if (rc != SQLITE_OK)
-            return setup_fail(s, rc, "setting auto_vacuum", path);
-    }
     sqlite3_stmt *jm = NULL;
     rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &jm, NULL);
     if (rc == SQLITE_OK) {
@@ -1432,37 +1431,67 @@ static int delete_chunk(spool *s, enum stmt_id id, int64_t bound, int64_t limit,
     return status;
 }
 
-/* Deletes resources no record refers to, a range of ids at a time. */
+/* Deletes the resources no record refers to. Finding them takes a scan of
+ * every record, done in a read transaction so that writers go on meanwhile;
+ * each deletion then checks only the records written since that snapshot
+ * (ids only grow, so those are the ones past its highest ids). A writer that
+ * cached a resource re-checks it inside its own transaction, so none can
+ * refer to one deleted here. */
 static int delete_orphans(spool *s)
 {
-    int64_t after = 0;
-    for (;;) {
-        sqlite3_stmt *range = stmt(s, ST_ORPHAN_RANGE);
-        sqlite3_stmt *del = stmt(s, ST_ORPHAN_DELETE);
-        if (range == NULL || del == NULL)
-            return prep_failed(s);
-        op_begin(s, s->op_budget_ns, 1);
-        sqlite3_bind_int64(range, 1, after);
-        sqlite3_bind_int64(range, 2, CHUNK_ROWS);
-        int rc = sqlite3_step(range);
-        int64_t count = 0, hi = after;
-        if (rc == SQLITE_ROW) {
-            count = sqlite3_column_int64(range, 0);
-            hi = sqlite3_column_int64(range, 1);
+    sqlite3_stmt *begin = stmt(s, ST_BEGIN_READ), *high = stmt(s, ST_HIGH_IDS);
+    sqlite3_stmt *find = stmt(s, ST_ORPHANS), *del = stmt(s, ST_ORPHAN_DELETE);
+    if (begin == NULL || high == NULL || find == NULL || del == NULL)
+        return prep_failed(s);
+    int64_t hi[3] = { 0, 0, 0 }, *ids = NULL;
+    size_t n = 0, cap = 0;
+    int status = SPOOL_OK;
+
+    op_begin(s, s->op_budget_ns, 0);
+    int rc = run(begin);
+    if (rc == SQLITE_DONE) {
+        rc = sqlite3_step(high);
+        for (int i = 0; rc == SQLITE_ROW && i < 3; i++)
+            hi[i] = sqlite3_column_int64(high, i);
+        sqlite3_reset(high);
+    }
+    while (rc == SQLITE_ROW && (rc = sqlite3_step(find)) == SQLITE_ROW) {
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            int64_t *grown = realloc(ids, ncap * sizeof *ids);
+            if (grown == NULL) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            ids = grown;
+            cap = ncap;
         }
-        sqlite3_reset(range);
-        if (rc == SQLITE_ROW && count > 0) {
-            sqlite3_bind_int64(del, 1, after);
-            sqlite3_bind_int64(del, 2, hi);
+        ids[n++] = sqlite3_column_int64(find, 0);
+    }
+    sqlite3_reset(find);
+    if (rc != SQLITE_DONE)
+        status = fail(s, rc, "finding unused resources");
+    rollback(s);                                /* ends the read transaction */
+    op_end(s);
+
+    for (size_t done = 0; status == SPOOL_OK && done < n; ) {
+        op_begin(s, s->op_budget_ns, 1);
+        rc = run_id(s, ST_BEGIN);
+        for (size_t k = 0; rc == SQLITE_DONE && k < CHUNK_ROWS && done < n; k++, done++) {
+            sqlite3_bind_int64(del, 1, ids[done]);
+            for (int i = 0; i < 3; i++)
+                sqlite3_bind_int64(del, 2 + i, hi[i]);
             rc = run(del);
         }
+        if (rc == SQLITE_DONE)
+            rc = run_id(s, ST_COMMIT);
+        if (rc != SQLITE_DONE)
+            status = fail(s, rc, "deleting unused resources");
+        rollback(s);
         op_end(s);
-        if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-            return fail(s, rc, "deleting unused resources");
-        if (count < CHUNK_ROWS)
-            return SPOOL_OK;
-        after = hi;
     }
+    free(ids);
+    return status;
 }
 
 int spool_prune(spool *s, int64_t *deleted)
@@ -1586,12 +1615,7 @@ int spool_enforce_cap(spool *s, int64_t max_bytes, int64_t *dropped)
         if (n == 0)
             break;
     }
-    if (total > 0 && (status = delete_orphans(s)) != SPOOL_OK)
-        return status;
-    /* Give the free pages back (a no-op unless the file uses incremental
-     * auto_vacuum, as the spools spool_open creates do). */
-    op_begin(s, s->op_budget_ns, 0);
-    int rc = sqlite3_exec(s->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
-    op_end(s);
-    return rc == SQLITE_OK ? SPOOL_OK : fail(s, rc, "incremental_vacuum");
+    /* Freed pages stay in the file for the next writes to reuse: the file
+     * stops growing rather than shrinks (VACUUM would lock writers out). */
+    return total > 0 ? delete_orphans(s) : SPOOL_OK;
 }

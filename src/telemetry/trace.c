@@ -92,6 +92,7 @@ struct trace_request {
     attrs_t scratch;         /* handed out by trace_scratch_attrs */
     attrs_t tmp;             /* internal: exception events, access log */
     buf_t tmpbuf;            /* internal: formatting */
+    buf_t tmpbuf2;           /* internal: a second one, for the access log body */
 
     /* batch views */
     spool_span *out_spans;
@@ -315,6 +316,7 @@ void trace_request_free(trace_request *tr)
     attrs_free(&tr->scratch);
     attrs_free(&tr->tmp);
     buf_free(&tr->tmpbuf);
+    buf_free(&tr->tmpbuf2);
     buf_free(&tr->route);
     redact_free(tr->own_redact);
     free(tr);
@@ -575,18 +577,27 @@ typedef struct bt {
     char **syms;     /* from backtrace_symbols (one malloc), or NULL */
 } bt;
 
-/* Captures the stack minus this function and `skip` frames above it. */
-static __attribute__((noinline)) void bt_capture(bt *b, int skip)
+/* Captures the stack from the frame that returns to `from` (the public
+ * function's return address, so the report starts in its caller), minus
+ * `skip` more frames. Matching the address rather than counting frames
+ * keeps this right when a sanitizer adds frames of its own. */
+static __attribute__((noinline)) void bt_capture(bt *b, const void *from, int skip)
 {
     void *all[TRACE_MAX_FRAMES + 16];
     int n = backtrace(all, TRACE_MAX_FRAMES + 16);
-    skip += 1;
-    if (skip > n)
-        skip = n;
-    b->n = n - skip;
+    int start = -1;
+    for (int i = 0; i < n && start < 0; i++)
+        if (all[i] == from)
+            start = i;
+    if (start < 0)
+        start = 2;   /* this function and the public one */
+    start += skip;
+    if (start > n)
+        start = n;
+    b->n = n - start;
     if (b->n > TRACE_MAX_FRAMES)
         b->n = TRACE_MAX_FRAMES;
-    memcpy(b->frames, all + skip, (size_t)b->n * sizeof(void *));
+    memcpy(b->frames, all + start, (size_t)b->n * sizeof(void *));
     b->syms = b->n > 0 ? backtrace_symbols(b->frames, b->n) : NULL;
 }
 
@@ -692,7 +703,7 @@ int trace_span_record_exception(trace_request *tr, trace_span s, const char *typ
     if (stacktrace != NULL)
         return exception_event(tr, s, type, message, stacktrace);
     bt b;
-    bt_capture(&b, 1);
+    bt_capture(&b, __builtin_return_address(0), 0);
     buf_reset(&tr->tmpbuf);
     int rc = -1;
     if (b.syms == NULL || stacktrace_text(&tr->tmpbuf, (const char *const *)b.syms, (size_t)b.n) == 0)
@@ -866,23 +877,20 @@ int trace_access_log(trace_request *tr, trace_span s, const trace_access *a)
     if (rc != 0)
         return -1;
 
-    /* The body is formatted after the attributes: both use tmpbuf's text. */
-    buf_t body = BUF_INIT;
+    /* The body quotes the redacted target, which lives in tmpbuf. */
+    buf_t *body = &tr->tmpbuf2;
+    buf_reset(body);
     char bytes[24];
     if (a->bytes >= 0)
         snprintf(bytes, sizeof bytes, "%" PRId64, a->bytes);
     else
         strcpy(bytes, "-");
-    if (buf_printf(&body, "%s %s %s %s %d %s %.3fms",
+    if (buf_printf(body, "%s %s %s %s %d %s %.3fms",
                    a->client_address && *a->client_address ? a->client_address : "-",
                    a->method ? a->method : "-", a->scheme ? a->scheme : "-", t, a->status, bytes,
-                   (double)a->duration_ns / 1e6) != 0) {
-        buf_free(&body);
+                   (double)a->duration_ns / 1e6) != 0)
         return -1;
-    }
-    rc = trace_log(tr, s, TRACE_SEV_INFO, bstr(&body), at);
-    buf_free(&body);
-    return rc;
+    return trace_log(tr, s, TRACE_SEV_INFO, bstr(body), at);
 }
 
 /* ---- error reports ---------------------------------------------------- */
@@ -1012,7 +1020,7 @@ int trace_error(trace_request *tr, trace_span s, const char *level, const char *
                 const char *message, int skip)
 {
     bt b;
-    bt_capture(&b, 1 + (skip > 0 ? skip : 0));
+    bt_capture(&b, __builtin_return_address(0), skip > 0 ? skip : 0);
     int rc = file_error(tr, s, level, class_name, message, &b);
     bt_free(&b);
     return rc;
@@ -1021,7 +1029,7 @@ int trace_error(trace_request *tr, trace_span s, const char *level, const char *
 int trace_fail(trace_request *tr, trace_span s, const char *class_name, const char *message)
 {
     bt b;
-    bt_capture(&b, 1);
+    bt_capture(&b, __builtin_return_address(0), 0);
     trace_span_set_status(tr, s, SPOOL_STATUS_ERROR, message);
     int rc = 0;
     if (span_rec_if_recording(tr, s) != NULL) {

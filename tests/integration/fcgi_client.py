@@ -6,6 +6,9 @@ so that tests can talk to cruddur-api without a web server in between.
     fcgi_client.py --term-during-body PID ADDRESS METHOD URI BODY
         sends the parameters and half the body, SIGTERMs PID, sends the rest,
         and prints the answer: the request in hand must still be answered.
+    fcgi_client.py --hang-up-mid-body ADDRESS METHOD URI BODY
+        sends the parameters and half the body, then closes the connection
+        (a web server whose client went away).
 
 ADDRESS is unix:/path or HOST:PORT. Prints the program's output (CGI-style
 headers and body) and exits 0 when an END_REQUEST arrived, 1 otherwise.
@@ -129,7 +132,20 @@ def request_term_during_body(pid, address, method, uri, body, pause=0.5):
         return read_answer(s)
 
 
+def hang_up_mid_body(address, method, uri, body):
+    with connect(address) as s:
+        begin(s, params_for(method, uri, body))
+        s.sendall(record(STDIN, body[:len(body) // 2]))
+        time.sleep(0.2)
+
+
 def main(argv):
+    if len(argv) >= 2 and argv[1] == "--hang-up-mid-body":
+        if len(argv) != 6:
+            print(__doc__, file=sys.stderr)
+            return 2
+        hang_up_mid_body(argv[2], argv[3], argv[4], argv[5].encode())
+        return 0
     if len(argv) >= 2 and argv[1] == "--term-during-body":
         if len(argv) != 7:
             print(__doc__, file=sys.stderr)

@@ -86,6 +86,22 @@ grep -q '"success": *true' "$T/answer" || it_fail "fd 0: health-check body: $(ca
 expect "fd 0: home" "$(fcgi "$addr" GET /api/activities/home)" 200
 grep -q 'Cloud is fun!' "$T/answer" || it_fail "fd 0: home lacks the seed post"
 expect "fd 0: unknown route" "$(fcgi "$addr" GET /api/nope)" 404
+# The only worker survives a web server hanging up mid-body, and one that
+# never reads the answer.
+"$PYTHON" "$IT_DIR/fcgi_client.py" --hang-up-mid-body "$addr" POST /api/activities \
+  '{"message": "never finished", "ttl": "1-hour"}'
+expect "fd 0: after a hang-up mid-body" "$(fcgi "$addr" GET /api/health-check)" 200
+"$PYTHON" -c 'import sys
+sys.path.insert(0, sys.argv[1])
+import fcgi_client as f
+for _ in range(3):
+    s = f.connect(sys.argv[2])
+    f.begin(s, f.params_for("GET", "/api/activities/home", b""))
+    s.sendall(f.stream(f.STDIN, b""))
+    s.close()' "$IT_DIR" "$addr"
+expect "fd 0: after hang-ups before the answer" "$(fcgi "$addr" GET /api/health-check)" 200
+expect "fd 0: nothing stored from the cut body" \
+  "$(sqlite3 "$CRUDDUR_DB" "select count(*) from activities where message = 'never finished'")" 0
 sleep 0.3   # idle: waiting for the next connection
 t0=$(date +%s%N)
 kill -TERM "$PID"
