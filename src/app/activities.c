@@ -1,7 +1,8 @@
 /* activities: the activity services. Handlers call them with the request's
  * svc_ctx; they run a few cached statements through app_db and build the
- * JSON answer. A list is always two statements, whatever its length: one for
- * the activities, one for all their replies (never one query per activity). */
+ * JSON answer. A list is one statement whatever its length: the activities
+ * joined with all their replies (never one query per activity), which also
+ * reads them all from one snapshot. */
 #include "app/activities.h"
 
 #include <ctype.h>
@@ -14,80 +15,98 @@
 #include "util/tstamp.h"
 #include "util/uuid.h"
 
-/* Statement slots 0..19 belong to this file. Every list query selects the
- * columns of ACTIVITY_COLUMNS, in that order (see activity_from_row). */
-#define ACTIVITY_COLUMNS                                                              \
-    "a.uuid, u.display_name, u.handle, a.message, a.likes_count, a.replies_count, " \
-    "a.reposts_count, a.created_at_us, a.expires_at_us"
+/* Statement slots 0..19 belong to this file.
+ *
+ * A list query is WITH_REPLIES(ctes, inner, order): inner selects the page
+ * of activities (ACTIVITY_COLUMNS, plus whatever order needs) into "top";
+ * the outer query adds each one's replies, oldest first, keeping the page's
+ * order. Its columns are those read by read_list. */
+#define ACTIVITY_COLUMNS                                                                   \
+    "a.id, a.uuid, u.display_name, u.handle, a.message, a.likes_count, a.replies_count," \
+    " a.reposts_count, a.created_at_us, a.expires_at_us"
+
+#define WITH_REPLIES(ctes, inner, order)                                                 \
+    "WITH " ctes " top AS (" inner ")"                                                   \
+    " SELECT top.uuid, top.display_name, top.handle, top.message, top.likes_count,"      \
+    " top.replies_count, top.reposts_count, top.created_at_us, top.expires_at_us,"       \
+    " r.uuid, ru.display_name, ru.handle, r.message, r.likes_count, r.replies_count,"    \
+    " r.reposts_count, r.created_at_us"                                                  \
+    " FROM top LEFT JOIN activities AS r ON r.reply_to_activity_uuid = top.uuid"         \
+    " LEFT JOIN users AS ru ON ru.uuid = r.user_uuid"                                    \
+    " ORDER BY " order ", r.created_at_us, r.id"
+
+#define NEWEST_FIRST "top.created_at_us DESC, top.id DESC"
 
 static const app_query q_home = {
     0, "SELECT", "activities",
-    "SELECT " ACTIVITY_COLUMNS
-    " FROM activities AS a JOIN users AS u ON u.uuid = a.user_uuid"
-    " WHERE a.reply_to_activity_uuid IS NULL AND a.expires_at_us > ?1"
-    " ORDER BY a.created_at_us DESC, a.id DESC LIMIT ?2"};
-
-/* The replies of a set of activities, given as a JSON array of uuids. */
-static const app_query q_replies = {
-    1, "SELECT", "activities",
-    "SELECT r.uuid, u.display_name, u.handle, r.message, r.likes_count, r.replies_count,"
-    " r.reposts_count, r.reply_to_activity_uuid, r.created_at_us"
-    " FROM json_each(?1) AS p"
-    " JOIN activities AS r ON r.reply_to_activity_uuid = p.value"
-    " JOIN users AS u ON u.uuid = r.user_uuid"
-    " ORDER BY r.created_at_us, r.id"};
+    WITH_REPLIES("",
+                 "SELECT " ACTIVITY_COLUMNS
+                 " FROM activities AS a JOIN users AS u ON u.uuid = a.user_uuid"
+                 " WHERE a.reply_to_activity_uuid IS NULL AND a.expires_at_us > ?1"
+                 " ORDER BY a.created_at_us DESC, a.id DESC LIMIT ?2",
+                 NEWEST_FIRST)};
 
 /* Candidates come from the indexes (replies to the user's activities, and
  * full-text hits on the handle); cruddur_mentions then keeps only real
  * "@handle" mentions. ?1 handle, ?2 handle as an FTS query, ?3 now, ?4 limit. */
 static const app_query q_notifications = {
-    2, "SELECT", "activities",
-    "WITH me AS (SELECT uuid FROM users WHERE handle = ?1),"
-    " hits(id) AS ("
-    "  SELECT r.id FROM me"
-    "   JOIN activities AS p ON p.user_uuid = me.uuid AND p.expires_at_us > ?3"
-    "   JOIN activities AS r ON r.reply_to_activity_uuid = p.uuid"
-    "  UNION"
-    "  SELECT f.rowid FROM activities_fts AS f JOIN activities AS m ON m.id = f.rowid"
-    "   WHERE activities_fts MATCH ?2 AND cruddur_mentions(m.message, ?1))"
-    " SELECT " ACTIVITY_COLUMNS
-    " FROM hits JOIN activities AS a ON a.id = hits.id JOIN users AS u ON u.uuid = a.user_uuid"
-    " WHERE a.expires_at_us > ?3 AND a.user_uuid NOT IN (SELECT uuid FROM me)"
-    " ORDER BY a.created_at_us DESC, a.id DESC LIMIT ?4"};
+    1, "SELECT", "activities",
+    WITH_REPLIES("me AS (SELECT uuid FROM users WHERE handle = ?1),"
+                 " hits(id) AS ("
+                 "  SELECT r.id FROM me"
+                 "   JOIN activities AS p ON p.user_uuid = me.uuid AND p.expires_at_us > ?3"
+                 "   JOIN activities AS r ON r.reply_to_activity_uuid = p.uuid"
+                 "  UNION"
+                 "  SELECT f.rowid FROM activities_fts AS f JOIN activities AS m ON m.id = f.rowid"
+                 "   WHERE activities_fts MATCH ?2 AND cruddur_mentions(m.message, ?1)),",
+                 "SELECT " ACTIVITY_COLUMNS
+                 " FROM hits JOIN activities AS a ON a.id = hits.id"
+                 " JOIN users AS u ON u.uuid = a.user_uuid"
+                 " WHERE a.expires_at_us > ?3 AND a.user_uuid NOT IN (SELECT uuid FROM me)"
+                 " ORDER BY a.created_at_us DESC, a.id DESC LIMIT ?4",
+                 NEWEST_FIRST)};
 
 static const app_query q_user_activities = {
-    3, "SELECT", "activities",
-    "SELECT " ACTIVITY_COLUMNS
-    " FROM users AS u JOIN activities AS a ON a.user_uuid = u.uuid"
-    " WHERE u.handle = ?1 AND a.reply_to_activity_uuid IS NULL AND a.expires_at_us > ?2"
-    " ORDER BY a.created_at_us DESC, a.id DESC LIMIT ?3"};
+    2, "SELECT", "activities",
+    WITH_REPLIES("",
+                 "SELECT " ACTIVITY_COLUMNS
+                 " FROM users AS u JOIN activities AS a ON a.user_uuid = u.uuid"
+                 " WHERE u.handle = ?1 AND a.reply_to_activity_uuid IS NULL"
+                 " AND a.expires_at_us > ?2"
+                 " ORDER BY a.created_at_us DESC, a.id DESC LIMIT ?3",
+                 NEWEST_FIRST)};
 
 static const app_query q_user = {
-    4, "SELECT", "users", "SELECT uuid, display_name, handle FROM users WHERE handle = ?1"};
+    3, "SELECT", "users", "SELECT uuid, display_name, handle FROM users WHERE handle = ?1"};
 
+/* Best match first (bm25 is lower for a better match). */
 static const app_query q_search = {
-    5, "SELECT", "activities",
-    "SELECT " ACTIVITY_COLUMNS
-    " FROM activities_fts AS f JOIN activities AS a ON a.id = f.rowid"
-    " JOIN users AS u ON u.uuid = a.user_uuid"
-    " WHERE activities_fts MATCH ?1 AND a.expires_at_us > ?2"
-    " ORDER BY bm25(activities_fts), a.created_at_us DESC, a.id DESC LIMIT ?3"};
+    4, "SELECT", "activities",
+    WITH_REPLIES("",
+                 "SELECT " ACTIVITY_COLUMNS ", bm25(activities_fts) AS rank"
+                 " FROM activities_fts AS f JOIN activities AS a ON a.id = f.rowid"
+                 " JOIN users AS u ON u.uuid = a.user_uuid"
+                 " WHERE activities_fts MATCH ?1 AND a.expires_at_us > ?2"
+                 " ORDER BY rank, a.created_at_us DESC, a.id DESC LIMIT ?3",
+                 "top.rank, " NEWEST_FIRST)};
 
 static const app_query q_show = {
-    6, "SELECT", "activities",
-    "SELECT " ACTIVITY_COLUMNS
-    " FROM activities AS a JOIN users AS u ON u.uuid = a.user_uuid"
-    " WHERE a.uuid = ?1 AND a.expires_at_us > ?2"};
+    5, "SELECT", "activities",
+    WITH_REPLIES("",
+                 "SELECT " ACTIVITY_COLUMNS
+                 " FROM activities AS a JOIN users AS u ON u.uuid = a.user_uuid"
+                 " WHERE a.uuid = ?1 AND a.expires_at_us > ?2",
+                 "top.id")};
 
 static const app_query q_insert = {
-    7, "INSERT", "activities",
+    6, "INSERT", "activities",
     "INSERT INTO activities (uuid, user_uuid, message, reply_to_activity_uuid,"
     " expires_at_us, created_at_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"};
 
 /* Counts the reply and tells whether the parent exists (unexpired), and
  * when the reply must expire, in one statement. */
 static const app_query q_count_reply = {
-    8, "UPDATE", "activities",
+    7, "UPDATE", "activities",
     "UPDATE activities SET replies_count = replies_count + 1"
     " WHERE uuid = ?1 AND expires_at_us > ?2 RETURNING expires_at_us"};
 
@@ -96,12 +115,15 @@ static svc_status from_db(int status)
     return status == APP_DB_OK ? SVC_OK : status == APP_DB_BUSY ? SVC_UNAVAILABLE : SVC_ERROR;
 }
 
+/* Text from the database goes into JSON unchecked: it was checked as UTF-8
+ * on its way in (the JSON parser refuses anything else), and json_dumps
+ * fails on a bad string rather than sending it. */
 static json_t *col_string(sqlite3_stmt *st, int col)
 {
     const char *s = (const char *)sqlite3_column_text(st, col);
     if (s == NULL)
         return json_null();
-    return json_stringn(s, (size_t)sqlite3_column_bytes(st, col));
+    return json_stringn_nocheck(s, (size_t)sqlite3_column_bytes(st, col));
 }
 
 static json_t *time_json(int64_t us)
@@ -109,26 +131,28 @@ static json_t *time_json(int64_t us)
     char iso[TSTAMP_ISO_SIZE];
     if (tstamp_iso8601(us, iso) != 0)
         return json_null();
-    return json_string(iso);
+    return json_stringn_nocheck(iso, strlen(iso));
 }
 
-/* Fills o from the ACTIVITY_COLUMNS of a row; an empty replies array is
- * added and also returned in *replies (borrowed). */
+/* Keys are constant ASCII: no need to check them either. */
+#define SET(o, key, value) json_object_set_new_nocheck((o), (key), (value))
+
+/* An Activity from columns 0..8 of a list row, with an empty replies array
+ * (also returned, borrowed, in *replies). */
 static json_t *activity_from_row(sqlite3_stmt *st, json_t **replies)
 {
     json_t *o = json_object();
     json_t *r = json_array();
-    if (o == NULL || r == NULL ||
-        json_object_set_new(o, "uuid", col_string(st, 0)) != 0 ||
-        json_object_set_new(o, "display_name", col_string(st, 1)) != 0 ||
-        json_object_set_new(o, "handle", col_string(st, 2)) != 0 ||
-        json_object_set_new(o, "message", col_string(st, 3)) != 0 ||
-        json_object_set_new(o, "likes_count", json_integer(sqlite3_column_int64(st, 4))) != 0 ||
-        json_object_set_new(o, "replies_count", json_integer(sqlite3_column_int64(st, 5))) != 0 ||
-        json_object_set_new(o, "reposts_count", json_integer(sqlite3_column_int64(st, 6))) != 0 ||
-        json_object_set_new(o, "created_at", time_json(sqlite3_column_int64(st, 7))) != 0 ||
-        json_object_set_new(o, "expires_at", time_json(sqlite3_column_int64(st, 8))) != 0 ||
-        json_object_set(o, "replies", r) != 0) {
+    if (o == NULL || r == NULL || SET(o, "uuid", col_string(st, 0)) != 0 ||
+        SET(o, "display_name", col_string(st, 1)) != 0 ||
+        SET(o, "handle", col_string(st, 2)) != 0 ||
+        SET(o, "message", col_string(st, 3)) != 0 ||
+        SET(o, "likes_count", json_integer(sqlite3_column_int64(st, 4))) != 0 ||
+        SET(o, "replies_count", json_integer(sqlite3_column_int64(st, 5))) != 0 ||
+        SET(o, "reposts_count", json_integer(sqlite3_column_int64(st, 6))) != 0 ||
+        SET(o, "created_at", time_json(sqlite3_column_int64(st, 7))) != 0 ||
+        SET(o, "expires_at", time_json(sqlite3_column_int64(st, 8))) != 0 ||
+        json_object_set_nocheck(o, "replies", r) != 0) {
         json_decref(o);
         json_decref(r);
         return NULL;
@@ -139,7 +163,7 @@ static json_t *activity_from_row(sqlite3_stmt *st, json_t **replies)
 }
 
 /* A Reply: like an Activity plus reply_to_activity_uuid, without
- * expires_at and replies. */
+ * expires_at and replies. Takes the references it is given. */
 static json_t *reply_json(json_t *uuid, json_t *parent, json_t *display_name, json_t *handle,
                           json_t *message, json_int_t likes, json_int_t replies,
                           json_int_t reposts, int64_t created_us)
@@ -154,15 +178,15 @@ static json_t *reply_json(json_t *uuid, json_t *parent, json_t *display_name, js
         return NULL;
     }
     /* json_object_set_new takes each value, also when it fails. */
-    int failed = json_object_set_new(o, "uuid", uuid) != 0;
-    failed |= json_object_set_new(o, "reply_to_activity_uuid", parent) != 0;
-    failed |= json_object_set_new(o, "display_name", display_name) != 0;
-    failed |= json_object_set_new(o, "handle", handle) != 0;
-    failed |= json_object_set_new(o, "message", message) != 0;
-    failed |= json_object_set_new(o, "likes_count", json_integer(likes)) != 0;
-    failed |= json_object_set_new(o, "replies_count", json_integer(replies)) != 0;
-    failed |= json_object_set_new(o, "reposts_count", json_integer(reposts)) != 0;
-    failed |= json_object_set_new(o, "created_at", time_json(created_us)) != 0;
+    int failed = SET(o, "uuid", uuid) != 0;
+    failed |= SET(o, "reply_to_activity_uuid", parent) != 0;
+    failed |= SET(o, "display_name", display_name) != 0;
+    failed |= SET(o, "handle", handle) != 0;
+    failed |= SET(o, "message", message) != 0;
+    failed |= SET(o, "likes_count", json_integer(likes)) != 0;
+    failed |= SET(o, "replies_count", json_integer(replies)) != 0;
+    failed |= SET(o, "reposts_count", json_integer(reposts)) != 0;
+    failed |= SET(o, "created_at", time_json(created_us)) != 0;
     if (failed) {
         json_decref(o);
         return NULL;
@@ -170,94 +194,39 @@ static json_t *reply_json(json_t *uuid, json_t *parent, json_t *display_name, js
     return o;
 }
 
-/* Steps a bound list statement into a JSON array of activities; index
- * maps each activity's uuid to its (empty) replies array. Ends the
- * statement in every case. */
-static svc_status read_activities(svc_ctx *c, sqlite3_stmt *st, json_t **list, json_t **index)
+/* Steps a bound WITH_REPLIES statement into an array of activities: the
+ * rows of one activity are adjacent, its replies in columns 9..16 (NULL
+ * when it has none). Ends the statement in every case. */
+static svc_status read_list(svc_ctx *c, sqlite3_stmt *st, json_t **out)
 {
-    json_t *a = json_array();
-    json_t *ix = json_object();
+    json_t *list = json_array();
+    json_t *cur = NULL, *replies = NULL, *cur_uuid = NULL;
     int rc = SQLITE_NOMEM;
-    svc_status s = SVC_ERROR;
-    if (a != NULL && ix != NULL) {
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *replies;
-            json_t *o = activity_from_row(st, &replies);
-            if (o == NULL || json_array_append_new(a, o) != 0 ||
-                json_object_set(ix, json_string_value(json_object_get(o, "uuid")), replies) != 0) {
-                rc = SQLITE_NOMEM;
+    bool oom = list == NULL;
+    while (!oom && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *id = (const char *)sqlite3_column_text(st, 0);
+        if (id == NULL)
+            continue;
+        if (cur == NULL || strcmp(id, json_string_value(cur_uuid)) != 0) {
+            cur = activity_from_row(st, &replies);
+            if (cur == NULL || json_array_append_new(list, cur) != 0) {
+                oom = true;
                 break;
             }
+            cur_uuid = json_object_get(cur, "uuid");
         }
+        if (sqlite3_column_type(st, 9) == SQLITE_NULL)
+            continue;
+        json_t *r = reply_json(col_string(st, 9), json_incref(cur_uuid), col_string(st, 10),
+                               col_string(st, 11), col_string(st, 12),
+                               sqlite3_column_int64(st, 13), sqlite3_column_int64(st, 14),
+                               sqlite3_column_int64(st, 15), sqlite3_column_int64(st, 16));
+        if (r == NULL || json_array_append_new(replies, r) != 0)
+            oom = true;
     }
-    int status = app_db_end(c->db, st, rc);
-    if (rc == SQLITE_DONE && status == APP_DB_OK) {
-        *list = a;
-        *index = ix;
-        return SVC_OK;
-    }
-    if (rc != SQLITE_NOMEM)
-        s = from_db(status);
-    json_decref(a);
-    json_decref(ix);
-    return s;
-}
-
-/* Adds every reply of the activities in index, oldest first, in one
- * statement. */
-static svc_status load_replies(svc_ctx *c, json_t *index)
-{
-    if (json_object_size(index) == 0)
-        return SVC_OK;
-    json_t *ids = json_array();
-    const char *key;
-    json_t *val;
-    json_object_foreach(index, key, val) {
-        if (json_array_append_new(ids, json_string(key)) != 0) {
-            json_decref(ids);
-            return SVC_ERROR;
-        }
-    }
-    char *param = json_dumps(ids, JSON_COMPACT);
-    json_decref(ids);
-    if (param == NULL)
-        return SVC_ERROR;
-
-    sqlite3_stmt *st = app_db_begin(c->db, &q_replies);
-    int rc = SQLITE_ERROR;
-    int oom = 0;
-    if (st != NULL) {
-        sqlite3_bind_text(st, 1, param, -1, SQLITE_STATIC);
-        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            const char *parent = (const char *)sqlite3_column_text(st, 7);
-            json_t *target = parent != NULL ? json_object_get(index, parent) : NULL;
-            if (target == NULL)
-                continue;
-            json_t *r = reply_json(col_string(st, 0), col_string(st, 7), col_string(st, 1),
-                                   col_string(st, 2), col_string(st, 3),
-                                   sqlite3_column_int64(st, 4), sqlite3_column_int64(st, 5),
-                                   sqlite3_column_int64(st, 6), sqlite3_column_int64(st, 8));
-            if (r == NULL || json_array_append_new(target, r) != 0) {
-                oom = 1;
-                break;
-            }
-        }
-    }
-    int status = app_db_end(c->db, st, rc);
-    free(param);
-    if (oom)
-        return SVC_ERROR;
-    return from_db(status);
-}
-
-/* Runs a bound list statement and adds the replies: the whole answer. */
-static svc_status list_answer(svc_ctx *c, sqlite3_stmt *st, json_t **out)
-{
-    json_t *list = NULL, *index = NULL;
-    svc_status s = read_activities(c, st, &list, &index);
-    if (s == SVC_OK)
-        s = load_replies(c, index);
-    json_decref(index);
+    svc_status s = from_db(app_db_end(c->db, st, oom ? SQLITE_OK : rc));
+    if (s == SVC_OK && oom)
+        s = SVC_ERROR;
     if (s != SVC_OK) {
         json_decref(list);
         return s;
@@ -285,7 +254,7 @@ svc_status activities_home(svc_ctx *c, int limit, json_t **out)
         return from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
     sqlite3_bind_int64(st, 1, c->now_us);
     sqlite3_bind_int(st, 2, limit);
-    return list_answer(c, st, out);
+    return read_list(c, st, out);
 }
 
 svc_status activities_notifications(svc_ctx *c, json_t **out)
@@ -303,7 +272,7 @@ svc_status activities_notifications(svc_ctx *c, json_t **out)
     sqlite3_bind_text(st, 2, phrase, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, c->now_us);
     sqlite3_bind_int(st, 4, ACTIVITIES_LIST_MAX);
-    svc_status s = list_answer(c, st, out);
+    svc_status s = read_list(c, st, out);
     free(phrase);
     return s;
 }
@@ -339,7 +308,7 @@ svc_status activities_user(svc_ctx *c, const char *handle, json_t **out)
     sqlite3_bind_int64(st, 2, c->now_us);
     sqlite3_bind_int(st, 3, ACTIVITIES_LIST_MAX);
     json_t *list = NULL;
-    svc_status s = list_answer(c, st, &list);
+    svc_status s = read_list(c, st, &list);
     if (s != SVC_OK)
         return s;
     /* No activities: an unknown handle, or a user with nothing (unexpired) to show. */
@@ -399,7 +368,7 @@ svc_status activities_search(svc_ctx *c, const char *term, json_t **out)
     sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->now_us);
     sqlite3_bind_int(st, 3, ACTIVITIES_SEARCH_MAX);
-    svc_status s = list_answer(c, st, out);
+    svc_status s = read_list(c, st, out);
     free(query);
     return s;
 }
@@ -426,7 +395,7 @@ svc_status activities_show(svc_ctx *c, const char *uuid, json_t **out)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->now_us);
     json_t *list = NULL;
-    svc_status s = list_answer(c, st, &list);
+    svc_status s = read_list(c, st, &list);
     if (s != SVC_OK)
         return s;
     if (json_array_size(list) == 0) {

@@ -18,8 +18,6 @@
 
 #define BODY_LIMIT_MAX (16u * 1024u * 1024u)
 
-
-
 static const char *env_get(char **env, const char *name)
 {
     size_t n = strlen(name);

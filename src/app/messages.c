@@ -66,12 +66,13 @@ static svc_status from_db(int status)
     return status == APP_DB_OK ? SVC_OK : status == APP_DB_BUSY ? SVC_UNAVAILABLE : SVC_ERROR;
 }
 
+/* Database text is UTF-8 checked on its way in (see activities.c). */
 static json_t *col_string(sqlite3_stmt *st, int col)
 {
     const char *s = (const char *)sqlite3_column_text(st, col);
     if (s == NULL)
         return json_null();
-    return json_stringn(s, (size_t)sqlite3_column_bytes(st, col));
+    return json_stringn_nocheck(s, (size_t)sqlite3_column_bytes(st, col));
 }
 
 static json_t *time_json(int64_t us)
@@ -79,8 +80,10 @@ static json_t *time_json(int64_t us)
     char iso[TSTAMP_ISO_SIZE];
     if (tstamp_iso8601(us, iso) != 0)
         return json_null();
-    return json_string(iso);
+    return json_stringn_nocheck(iso, strlen(iso));
 }
+
+#define SET(o, key, value) json_object_set_new_nocheck((o), (key), (value))
 
 /* {"uuid", "display_name", "handle", "message", "created_at"}: the shape of
  * both Message and MessageGroup. Takes the references it is given. */
@@ -95,11 +98,12 @@ static json_t *message_json(json_t *uuid, json_t *display_name, json_t *handle,
         json_decref(message);
         return NULL;
     }
-    int failed = json_object_set_new(o, "uuid", uuid) != 0;
-    failed |= json_object_set_new(o, "display_name", display_name) != 0;
-    failed |= json_object_set_new(o, "handle", handle) != 0;
-    failed |= json_object_set_new(o, "message", message) != 0;
-    failed |= json_object_set_new(o, "created_at", time_json(created_us)) != 0;
+    /* Each value is taken, also when setting it fails. */
+    int failed = SET(o, "uuid", uuid) != 0;
+    failed |= SET(o, "display_name", display_name) != 0;
+    failed |= SET(o, "handle", handle) != 0;
+    failed |= SET(o, "message", message) != 0;
+    failed |= SET(o, "created_at", time_json(created_us)) != 0;
     if (failed) {
         json_decref(o);
         return NULL;

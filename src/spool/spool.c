@@ -31,6 +31,9 @@
 #define CLOSE_BUDGET_NS 50000000LL      /* flushing the dropped count at close */
 #define PROGRESS_OPS 1000               /* VM steps between deadline checks */
 #define WAL_LIMIT_BYTES 4194304         /* -wal truncated back to this */
+#define BUSY_SPIN_NS 100000LL           /* yield, not sleep, for this long */
+#define BUSY_SLEEP_NS 25000LL           /* then sleep this, doubling as the */
+#define BUSY_SLEEP_MAX_NS 1000000LL     /* wait grows, up to this */
 
 /* The built-in migrations: index i reaches version i + 1. */
 static const spool_migration builtin_steps[] = {
@@ -40,7 +43,7 @@ static const spool_migration builtin_steps[] = {
 enum stmt_id {
     ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
     ST_RES_CHECK, ST_RES_INSERT, ST_RES_FIND,
-    ST_SPAN_INSERT, ST_LOG_INSERT, ST_ERROR_INSERT,
+    ST_ERROR_INSERT,
     ST_COUNTER_ADD, ST_COUNTER_GET,
     ST_READ_SPANS, ST_READ_LOGS, ST_READ_ERRORS,
     ST_CURSOR_GET, ST_CURSOR_SET, ST_CURSOR_DEL, ST_CURSOR_MIN,
@@ -60,15 +63,6 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_RES_INSERT] = "INSERT INTO resource (attributes) VALUES (?1) "
                       "ON CONFLICT (attributes) DO NOTHING",
     [ST_RES_FIND] = "SELECT id FROM resource WHERE attributes = ?1",
-    [ST_SPAN_INSERT] =
-        "INSERT INTO span (trace_id, span_id, parent_span_id, name, kind, start_ns,"
-        " end_ns, status_code, status_message, attributes, events, links, trace_state,"
-        " flags, scope_name, scope_version, resource_id)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
-    [ST_LOG_INSERT] =
-        "INSERT INTO log (time_ns, observed_ns, severity_number, severity_text, body,"
-        " attributes, trace_id, span_id, flags, scope_name, scope_version, resource_id)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [ST_ERROR_INSERT] =
         "INSERT INTO error (uuid, time_ns, level, class, message, frames, request,"
         " context, trace_id, span_id, fingerprint, custom, resource_id)"
@@ -159,6 +153,21 @@ static const char *const stmt_sql[ST_COUNT] = {
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 };
 
+/* Spans and logs go in with one multi-row INSERT per batch (up to MULTI_MAX
+ * rows a statement): AUTOINCREMENT and statement overhead are paid per
+ * statement, not per row. */
+#define MULTI_MAX 8
+#define SPAN_COLS 17
+#define LOG_COLS 12
+static const char *const insert_prefix[2] = {
+    "INSERT INTO span (trace_id, span_id, parent_span_id, name, kind, start_ns, end_ns,"
+    " status_code, status_message, attributes, events, links, trace_state, flags,"
+    " scope_name, scope_version, resource_id) VALUES ",
+    "INSERT INTO log (time_ns, observed_ns, severity_number, severity_text, body,"
+    " attributes, trace_id, span_id, flags, scope_name, scope_version, resource_id) VALUES ",
+};
+static const int insert_cols[2] = { SPAN_COLS, LOG_COLS };
+
 static const char *const stream_names[SPOOL_STREAM_COUNT] = { "span", "log", "error" };
 static const enum stmt_id stream_delete[SPOOL_STREAM_COUNT] = {
     ST_DEL_SPANS, ST_DEL_LOGS, ST_DEL_ERRORS,
@@ -167,8 +176,11 @@ static const enum stmt_id stream_delete[SPOOL_STREAM_COUNT] = {
 struct spool {
     sqlite3 *db;
     sqlite3_stmt *st[ST_COUNT];
+    sqlite3_stmt *multi[2][MULTI_MAX];  /* [0 span, 1 log][rows - 1] */
     int readonly;
+    int no_checkpoint;          /* SPOOL_NO_CHECKPOINT */
     int64_t lock_deadline;      /* CLOCK_MONOTONIC ns; 0: do not wait for locks */
+    int64_t wait_start;         /* when the current lock wait began */
     int64_t work_deadline;      /* 0: statements may run as long as they need */
     int64_t op_budget_ns;
     int64_t pending_dropped;
@@ -210,16 +222,21 @@ static int busy_wait(void *arg, int count)
 {
     spool *s = arg;
     int64_t now = mono_ns();
+    if (count == 0)
+        s->wait_start = now;
     if (s->lock_deadline == 0 || now >= s->lock_deadline)
         return 0;
-    /* Writers hold the lock for tens of microseconds: yield first, then
-     * sleep in growing steps, never past the deadline. */
-    if (count < 3) {
+    /* A writer holds the lock for about 100 us: yield for a short while
+     * (a sleep would oversleep by the timer slack), then sleep in growing
+     * steps, never past the deadline. */
+    int64_t waited = now - s->wait_start;
+    if (waited < BUSY_SPIN_NS) {
         sched_yield();
         return 1;
     }
-    int shift = count - 3 < 6 ? count - 3 : 6;
-    int64_t wait = (int64_t)20000 << shift;        /* 20 us .. 1.28 ms */
+    int64_t wait = BUSY_SLEEP_NS;
+    while (wait < BUSY_SLEEP_MAX_NS && wait < waited / 4)
+        wait *= 2;
     if (wait > s->lock_deadline - now)
         wait = s->lock_deadline - now;
     struct timespec ts = { (time_t)(wait / 1000000000), (long)(wait % 1000000000) };
@@ -707,7 +724,8 @@ static int configure(spool *s, const char *path)
     char sql[160];
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = %d;"
-             " PRAGMA wal_autocheckpoint = 1000;", WAL_LIMIT_BYTES);
+             " PRAGMA wal_autocheckpoint = %d;", WAL_LIMIT_BYTES,
+             s->no_checkpoint ? 0 : 1000);
     rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return setup_fail(s, rc, "setting pragmas", path);
@@ -749,6 +767,7 @@ int spool_open(const char *path, unsigned flags, unsigned mode, spool **out,
         return SPOOL_ERROR;
     }
     s->readonly = rdonly;
+    s->no_checkpoint = (flags & SPOOL_NO_CHECKPOINT) != 0;
     s->op_budget_ns = SPOOL_DEFAULT_OP_BUDGET_NS;
     int oflags = (rdonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
     int rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
@@ -763,6 +782,8 @@ int spool_open(const char *path, unsigned flags, unsigned mode, spool **out,
         status = SPOOL_READONLY;
         goto failed;
     }
+    if (s->no_checkpoint)           /* not even the last one to close */
+        sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
     sqlite3_busy_handler(s->db, busy_wait, s);
     sqlite3_progress_handler(s->db, PROGRESS_OPS, progress_check, s);
 
@@ -815,10 +836,31 @@ void spool_close(spool *s)
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
+    for (int i = 0; i < 2 * MULTI_MAX; i++)
+        sqlite3_finalize(s->multi[i / MULTI_MAX][i % MULTI_MAX]);
     for (int i = 0; i < RES_CACHE; i++)
         free(s->res[i].json);
     sqlite3_close(s->db);
     free(s);
+}
+
+int spool_checkpoint(spool *s, int *wal_pages)
+{
+    if (wal_pages != NULL)
+        *wal_pages = 0;
+    if (s == NULL)
+        return SPOOL_ERROR;
+    if (s->readonly)
+        return SPOOL_READONLY;
+    int log = 0, done = 0;
+    op_begin(s, s->op_budget_ns, 0);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    op_end(s);
+    if (rc != SQLITE_OK)
+        return fail(s, rc, "checkpoint");
+    if (wal_pages != NULL)
+        *wal_pages = log > done ? log - done : 0;
+    return SPOOL_OK;
 }
 
 void spool_set_budget(spool *s, int64_t budget_ns)
@@ -904,50 +946,111 @@ static int resource_id(spool *s, const char *json, int64_t *id)
     return SQLITE_DONE;
 }
 
-static int insert_span(spool *s, const spool_batch *b, const spool_span *sp, int64_t res)
+/* The cached INSERT of `rows` rows into span (table 0) or log (table 1). */
+static sqlite3_stmt *multi_stmt(spool *s, int table, size_t rows)
 {
-    sqlite3_stmt *st = stmt(s, ST_SPAN_INSERT);
-    if (st == NULL)
-        return s->prep_rc;
-    bind_id(st, 1, sp->trace_id, sizeof sp->trace_id);
-    bind_id(st, 2, sp->span_id, sizeof sp->span_id);
-    bind_id(st, 3, sp->parent_span_id, sizeof sp->parent_span_id);
-    bind_text_or_null(st, 4, sp->name);
-    sqlite3_bind_int(st, 5, sp->kind);
-    sqlite3_bind_int64(st, 6, sp->start_ns);
-    sqlite3_bind_int64(st, 7, sp->end_ns);
-    sqlite3_bind_int(st, 8, sp->status_code);
-    bind_text_or_null(st, 9, sp->status_message);
-    sqlite3_bind_text(st, 10, sp->attributes_json ? sp->attributes_json : "{}", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 11, sp->events_json ? sp->events_json : "[]", -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 12, sp->links_json ? sp->links_json : "[]", -1, SQLITE_STATIC);
-    bind_text_or_null(st, 13, sp->trace_state);
-    sqlite3_bind_int64(st, 14, sp->flags);
-    sqlite3_bind_text(st, 15, b->scope_name ? b->scope_name : "", -1, SQLITE_STATIC);
-    bind_text_or_null(st, 16, b->scope_version);
-    sqlite3_bind_int64(st, 17, res);
-    return run(st);
+    sqlite3_stmt **slot = &s->multi[table][rows - 1];
+    if (*slot != NULL)
+        return *slot;
+    size_t cols = (size_t)insert_cols[table], len = strlen(insert_prefix[table]);
+    char *sql = malloc(len + rows * (2 * cols + 3) + 1);
+    if (sql == NULL) {
+        s->prep_rc = SQLITE_NOMEM;
+        put_err(s->errmsg, sizeof s->errmsg, "out of memory");
+        return NULL;
+    }
+    char *p = sql + len;
+    memcpy(sql, insert_prefix[table], len);
+    for (size_t r = 0; r < rows; r++) {
+        *p++ = r > 0 ? ',' : ' ';
+        *p++ = '(';
+        for (size_t c = 0; c < cols; c++) {
+            *p++ = '?';
+            *p++ = c + 1 < cols ? ',' : ')';
+        }
+    }
+    *p = '\0';
+    int rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL);
+    free(sql);
+    if (rc != SQLITE_OK) {
+        put_err(s->errmsg, sizeof s->errmsg, "prepare: %s", sqlite3_errmsg(s->db));
+        s->prep_rc = rc;
+        *slot = NULL;
+    }
+    return *slot;
 }
 
-static int insert_log(spool *s, const spool_batch *b, const spool_log *lg, int64_t res,
-                      int64_t now)
+static void bind_span(sqlite3_stmt *st, int at, const spool_batch *b, const spool_span *sp,
+                      int64_t res)
 {
-    sqlite3_stmt *st = stmt(s, ST_LOG_INSERT);
-    if (st == NULL)
-        return s->prep_rc;
-    sqlite3_bind_int64(st, 1, lg->time_ns);
-    sqlite3_bind_int64(st, 2, lg->observed_ns != 0 ? lg->observed_ns : now);
-    sqlite3_bind_int(st, 3, lg->severity_number);
-    bind_text_or_null(st, 4, lg->severity_text);
-    bind_text_or_null(st, 5, lg->body);
-    sqlite3_bind_text(st, 6, lg->attributes_json ? lg->attributes_json : "{}", -1, SQLITE_STATIC);
-    bind_id(st, 7, lg->trace_id, sizeof lg->trace_id);
-    bind_id(st, 8, lg->span_id, sizeof lg->span_id);
-    sqlite3_bind_int64(st, 9, lg->flags);
-    sqlite3_bind_text(st, 10, b->scope_name ? b->scope_name : "", -1, SQLITE_STATIC);
-    bind_text_or_null(st, 11, b->scope_version);
-    sqlite3_bind_int64(st, 12, res);
-    return run(st);
+    bind_id(st, at + 1, sp->trace_id, sizeof sp->trace_id);
+    bind_id(st, at + 2, sp->span_id, sizeof sp->span_id);
+    bind_id(st, at + 3, sp->parent_span_id, sizeof sp->parent_span_id);
+    bind_text_or_null(st, at + 4, sp->name);
+    sqlite3_bind_int(st, at + 5, sp->kind);
+    sqlite3_bind_int64(st, at + 6, sp->start_ns);
+    sqlite3_bind_int64(st, at + 7, sp->end_ns);
+    sqlite3_bind_int(st, at + 8, sp->status_code);
+    bind_text_or_null(st, at + 9, sp->status_message);
+    sqlite3_bind_text(st, at + 10, sp->attributes_json ? sp->attributes_json : "{}", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 11, sp->events_json ? sp->events_json : "[]", -1,
+                      SQLITE_STATIC);
+    sqlite3_bind_text(st, at + 12, sp->links_json ? sp->links_json : "[]", -1,
+                      SQLITE_STATIC);
+    bind_text_or_null(st, at + 13, sp->trace_state);
+    sqlite3_bind_int64(st, at + 14, sp->flags);
+    sqlite3_bind_text(st, at + 15, b->scope_name ? b->scope_name : "", -1, SQLITE_STATIC);
+    bind_text_or_null(st, at + 16, b->scope_version);
+    sqlite3_bind_int64(st, at + 17, res);
+}
+
+static void bind_log(sqlite3_stmt *st, int at, const spool_batch *b, const spool_log *lg,
+                     int64_t res, int64_t now)
+{
+    sqlite3_bind_int64(st, at + 1, lg->time_ns);
+    sqlite3_bind_int64(st, at + 2, lg->observed_ns != 0 ? lg->observed_ns : now);
+    sqlite3_bind_int(st, at + 3, lg->severity_number);
+    bind_text_or_null(st, at + 4, lg->severity_text);
+    bind_text_or_null(st, at + 5, lg->body);
+    sqlite3_bind_text(st, at + 6, lg->attributes_json ? lg->attributes_json : "{}", -1,
+                      SQLITE_STATIC);
+    bind_id(st, at + 7, lg->trace_id, sizeof lg->trace_id);
+    bind_id(st, at + 8, lg->span_id, sizeof lg->span_id);
+    sqlite3_bind_int64(st, at + 9, lg->flags);
+    sqlite3_bind_text(st, at + 10, b->scope_name ? b->scope_name : "", -1, SQLITE_STATIC);
+    bind_text_or_null(st, at + 11, b->scope_version);
+    sqlite3_bind_int64(st, at + 12, res);
+}
+
+static int insert_spans(spool *s, const spool_batch *b, int64_t res)
+{
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; rc == SQLITE_DONE && i < b->n_spans; ) {
+        size_t k = b->n_spans - i < MULTI_MAX ? b->n_spans - i : MULTI_MAX;
+        sqlite3_stmt *st = multi_stmt(s, 0, k);
+        if (st == NULL)
+            return s->prep_rc;
+        for (size_t r = 0; r < k; r++, i++)
+            bind_span(st, (int)r * SPAN_COLS, b, &b->spans[i], res);
+        rc = run(st);
+    }
+    return rc;
+}
+
+static int insert_logs(spool *s, const spool_batch *b, int64_t res, int64_t now)
+{
+    int rc = SQLITE_DONE;
+    for (size_t i = 0; rc == SQLITE_DONE && i < b->n_logs; ) {
+        size_t k = b->n_logs - i < MULTI_MAX ? b->n_logs - i : MULTI_MAX;
+        sqlite3_stmt *st = multi_stmt(s, 1, k);
+        if (st == NULL)
+            return s->prep_rc;
+        for (size_t r = 0; r < k; r++, i++)
+            bind_log(st, (int)r * LOG_COLS, b, &b->logs[i], res, now);
+        rc = run(st);
+    }
+    return rc;
 }
 
 static int insert_error(spool *s, const spool_error *er, int64_t res)
@@ -981,6 +1084,62 @@ static int counter_add_in_tx(spool *s, const char *name, int64_t delta)
     return run(st);
 }
 
+/* True for a field of `size` bytes holding size - 1 lowercase hex digits,
+ * not all zero (W3C), or "" when the id is optional. SQL checks the length
+ * only: a hex test there costs more than the rest of the row. */
+static int valid_id(const char *v, size_t size, int optional)
+{
+    size_t n = strnlen(v, size);
+    if (n == 0)
+        return optional;
+    if (n != size - 1)
+        return 0;
+    int nonzero = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+            return 0;
+        nonzero |= c != '0';
+    }
+    return nonzero;
+}
+
+static int bad_id(spool *s, const char *kind, size_t i, const char *field)
+{
+    put_err(s->errmsg, sizeof s->errmsg,
+            "spool_write: %s %zu: %s is not lowercase hex of the right length", kind, i, field);
+    return SPOOL_INVALID;
+}
+
+/* Checks the ids of every record before anything is locked or written. */
+static int check_ids(spool *s, const spool_batch *b)
+{
+    for (size_t i = 0; i < b->n_spans; i++) {
+        const spool_span *r = &b->spans[i];
+        if (!valid_id(r->trace_id, sizeof r->trace_id, 0))
+            return bad_id(s, "span", i, "trace_id");
+        if (!valid_id(r->span_id, sizeof r->span_id, 0))
+            return bad_id(s, "span", i, "span_id");
+        if (!valid_id(r->parent_span_id, sizeof r->parent_span_id, 1))
+            return bad_id(s, "span", i, "parent_span_id");
+    }
+    for (size_t i = 0; i < b->n_logs; i++) {
+        const spool_log *r = &b->logs[i];
+        if (!valid_id(r->trace_id, sizeof r->trace_id, 1))
+            return bad_id(s, "log", i, "trace_id");
+        if (!valid_id(r->span_id, sizeof r->span_id, 1))
+            return bad_id(s, "log", i, "span_id");
+    }
+    for (size_t i = 0; i < b->n_errors; i++) {
+        const spool_error *r = &b->errors[i];
+        if (!valid_id(r->trace_id, sizeof r->trace_id, 1))
+            return bad_id(s, "error", i, "trace_id");
+        if (!valid_id(r->span_id, sizeof r->span_id, 1))
+            return bad_id(s, "error", i, "span_id");
+    }
+    return SPOOL_OK;
+}
+
 int spool_write(spool *s, const spool_batch *b, int64_t budget_ns)
 {
     if (s == NULL || b == NULL)
@@ -990,6 +1149,8 @@ int spool_write(spool *s, const spool_batch *b, int64_t budget_ns)
         put_err(s->errmsg, sizeof s->errmsg, "spool_write: records missing");
         return SPOOL_INVALID;
     }
+    if (check_ids(s, b) != SPOOL_OK)
+        return SPOOL_INVALID;
     if (s->readonly) {
         put_err(s->errmsg, sizeof s->errmsg, "opened read-only");
         return SPOOL_READONLY;
@@ -1004,13 +1165,11 @@ int spool_write(spool *s, const spool_batch *b, int64_t budget_ns)
     rc = resource_id(s, b->resource_json != NULL ? b->resource_json : "{}", &res);
     if (rc == SQLITE_DONE && b->n_spans > 0) {
         what = "span";
-        for (size_t i = 0; rc == SQLITE_DONE && i < b->n_spans; i++)
-            rc = insert_span(s, b, &b->spans[i], res);
+        rc = insert_spans(s, b, res);
     }
     if (rc == SQLITE_DONE && b->n_logs > 0) {
         what = "log";
-        for (size_t i = 0; rc == SQLITE_DONE && i < b->n_logs; i++)
-            rc = insert_log(s, b, &b->logs[i], res, now);
+        rc = insert_logs(s, b, res, now);
     }
     if (rc == SQLITE_DONE && b->n_errors > 0) {
         what = "error report";

@@ -33,8 +33,10 @@ enum {
 #define SPOOL_SCHEMA_VERSION 1
 
 /* spool_open flags */
-#define SPOOL_CREATE 0x1u   /* create the file if it is missing */
-#define SPOOL_RDONLY 0x2u   /* read only, no migration (for queries and stats) */
+#define SPOOL_CREATE 0x1u        /* create the file if it is missing */
+#define SPOOL_RDONLY 0x2u        /* read only, no migration (for queries and stats) */
+#define SPOOL_NO_CHECKPOINT 0x4u /* never copy the WAL into the file from this
+                                    handle: another process calls spool_checkpoint */
 
 #define SPOOL_DEFAULT_MODE 0640                   /* of a new file, exactly (umask ignored) */
 #define SPOOL_DEFAULT_BUDGET_NS 200000000LL       /* spool_write, and locks while opening */
@@ -61,6 +63,14 @@ int spool_open(const char *path, unsigned flags, unsigned mode, spool **out,
 void spool_close(spool *s);
 const char *spool_errmsg(const spool *s);
 const char *spool_strstatus(int status);
+
+/* Copies what the WAL holds into the database file (a PASSIVE checkpoint:
+ * it waits for nobody and blocks no writer), so that the WAL can start over.
+ * Without SPOOL_NO_CHECKPOINT, writers do this themselves each time the WAL
+ * passes 1000 pages, at the cost of an fsync on that request's path.
+ * SPOOL_BUSY when another checkpoint is running. *wal_pages (may be NULL) =
+ * pages left in the WAL that could not be copied yet (readers still use them). */
+int spool_checkpoint(spool *s, int *wal_pages);
 
 /* Budget for the lock waits of operations other than spool_write (reads,
  * cursors, pruning); <= 0 restores SPOOL_DEFAULT_OP_BUDGET_NS. */

@@ -4,7 +4,8 @@
 # database exactly as it was: same row counts, same bytes in every row. A
 # write afterwards does change the digest, so the comparison can fail.
 . "$(dirname "$0")/lib.sh"
-it_need nginx spawn-fcgi curl sqlite3
+it_need nginx
+it_require spawn-fcgi curl sqlite3
 
 it_env
 it_init_db

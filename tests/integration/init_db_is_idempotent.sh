@@ -3,7 +3,7 @@
 # or several times at once on a new file, gives the same rows, and never
 # undoes what is in the database already.
 . "$(dirname "$0")/lib.sh"
-it_need sqlite3
+it_require sqlite3
 
 it_env
 

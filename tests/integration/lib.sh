@@ -6,6 +6,7 @@
 #   IT_DIR       this folder (http_check.py, fcgi_client.py)
 #   it_env       the program's settings for a database under $T
 #   it_need      skips (exit 77) when a web server binary is absent
+#   it_require   errors (exit 99) when another tool is absent
 #   it_fail      stops the test with a message
 # and an EXIT trap that stops, by pid, everything started through
 # scripts/lib/webserver.sh (or it_track), even when the test fails, and
@@ -28,14 +29,26 @@ it_log() { echo "$IT_NAME: $*"; }
 it_fail() { echo "$IT_NAME: FAIL: $*"; exit 1; }
 it_skip() { echo "$IT_NAME: SKIP: $*"; exit 77; }
 
-# Skips the test when a program it needs is not installed (and only then).
+PATH=$PATH:/usr/sbin:/sbin   # nginx and lighttpd live in sbin
+
+# it_need SERVER...: skips the test (exit 77) when a web server is not
+# installed. That is the only reason a test skips.
 it_need() {
   local p
   for p in "$@"; do
-    command -v "$p" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$p" >/dev/null 2>&1 ||
-      it_skip "$p is not installed"
+    command -v "$p" >/dev/null 2>&1 || it_skip "$p is not installed"
   done
-  PATH=$PATH:/usr/sbin:/sbin
+}
+
+# it_require TOOL...: anything else a test needs; missing is an error (99).
+it_require() {
+  local p
+  for p in "$@"; do
+    command -v "$p" >/dev/null 2>&1 || {
+      echo "$IT_NAME: ERROR: $p is not installed (scripts/lib/deps.sh lists the packages)"
+      exit 99
+    }
+  done
 }
 
 if [ ! -x "$API_BIN" ]; then

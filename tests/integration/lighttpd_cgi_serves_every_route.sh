@@ -2,7 +2,8 @@
 # lighttpd running cruddur-api as a plain CGI program (mod_cgi, one process
 # per request) answers every route and every error of the contract.
 . "$(dirname "$0")/lib.sh"
-it_need lighttpd curl sqlite3
+it_need lighttpd
+it_require curl sqlite3
 
 it_env
 it_init_db

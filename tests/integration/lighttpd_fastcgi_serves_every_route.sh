@@ -3,7 +3,8 @@
 # (mod_fastcgi bin-path, two processes) answers every route and every error
 # of the contract.
 . "$(dirname "$0")/lib.sh"
-it_need lighttpd curl sqlite3
+it_need lighttpd
+it_require curl sqlite3
 
 it_env
 it_init_db
@@ -15,5 +16,5 @@ ws_wait_http "$base/api/health-check" 20 || it_fail "no health-check answer"
 it_http_check "$base"
 
 for pid in "${WS_WORKER_PIDS[@]}"; do
-  ws_alive "$pid" || it_fail "worker $pid died during the run"
+  if ! ws_alive "$pid"; then it_fail "worker $pid died during the run"; fi
 done

@@ -2,7 +2,8 @@
 # nginx in front of two cruddur-api FastCGI workers started by spawn-fcgi on
 # a unix socket answers every route and every error of the contract.
 . "$(dirname "$0")/lib.sh"
-it_need nginx spawn-fcgi curl sqlite3
+it_need nginx
+it_require spawn-fcgi curl sqlite3
 
 it_env
 it_init_db
@@ -15,5 +16,5 @@ it_http_check "$base"
 
 # The same two workers answered everything and are still there.
 for pid in "${WS_WORKER_PIDS[@]}"; do
-  ws_alive "$pid" || it_fail "worker $pid died during the run"
+  if ! ws_alive "$pid"; then it_fail "worker $pid died during the run"; fi
 done

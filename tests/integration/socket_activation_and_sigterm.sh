@@ -5,7 +5,7 @@
 # SIGTERM stops an idle worker promptly with status 0, and a request in hand
 # when SIGTERM arrives is still answered before the worker exits.
 . "$(dirname "$0")/lib.sh"
-it_need sqlite3
+it_require sqlite3
 
 it_env
 it_init_db
@@ -156,6 +156,25 @@ kill -TERM "$PID"
 wait_exit "$PID" 35
 expect "--workers: SIGTERM exits 0" "$RC" 0
 for k in "${kids[@]}"; do
-  ws_alive "$k" && it_fail "worker $k outlived its supervisor"
+  if ws_alive "$k"; then it_fail "worker $k outlived its supervisor"; fi
 done
 echo "ok   --workers: no worker left"
+
+# 5. Socket activation with --workers (a systemd service of several workers).
+start fd3 "unix:$T/fd3w.sock" --workers 2
+for _ in $(seq 50); do [ -S "$T/fd3w.sock" ] && break; sleep 0.1; done
+addr="unix:$T/fd3w.sock"
+expect "fd 3 + --workers 2: health-check" "$(fcgi "$addr" GET /api/health-check)" 200
+for _ in $(seq 20); do
+  mapfile -t kids < <(ws_children "$PID")
+  [ "${#kids[@]}" -ge 2 ] && break; sleep 0.1
+done
+expect "fd 3 + --workers 2: two workers" "${#kids[@]}" 2
+it_track "${kids[@]}"
+kill -TERM "$PID"
+wait_exit "$PID" 35
+expect "fd 3 + --workers 2: SIGTERM exits 0" "$RC" 0
+for k in "${kids[@]}"; do
+  if ws_alive "$k"; then it_fail "worker $k outlived its supervisor"; fi
+done
+echo "ok   fd 3 + --workers 2: no worker left"

@@ -958,6 +958,52 @@ START_TEST(test_dropped_counted_after_outage)
 }
 END_TEST
 
+static int64_t wal_size(void)
+{
+    char p[160];
+    struct stat sb;
+    snprintf(p, sizeof p, "%s-wal", path);
+    return stat(p, &sb) == 0 ? (int64_t)sb.st_size : 0;
+}
+
+static void write_wide_spans(spool *s, int n)
+{
+    char attrs[3000];
+    memset(attrs, 'w', sizeof attrs);
+    memcpy(attrs, "{\"k\":\"", 6);
+    strcpy(attrs + sizeof attrs - 3, "\"}");
+    for (int i = 0; i < n; i++) {
+        spool_span sp = mk_span((uint64_t)i + 1, 1, 0, "x", 2, i, 1, 0, attrs);
+        ck_assert_int_eq(write_spans(s, &sp, 1), SPOOL_OK);
+    }
+}
+
+START_TEST(test_checkpoints)
+{
+    /* by default writers keep the WAL near 1000 pages */
+    spool *s = open_ok();
+    write_wide_spans(s, 1500);
+    ck_assert_int_lt(wal_size(), 1200 * 4120);
+    spool_close(s);
+
+    /* with SPOOL_NO_CHECKPOINT it grows until someone checkpoints */
+    char err[256];
+    ck_assert_int_eq(spool_open(path, SPOOL_NO_CHECKPOINT, 0, &s, err, sizeof err), SPOOL_OK);
+    write_wide_spans(s, 1500);
+    ck_assert_int_gt(wal_size(), 1200 * 4120);
+    int left = -1;
+    spool *maint = open_ok();
+    ck_assert_int_eq(spool_checkpoint(maint, &left), SPOOL_OK);
+    ck_assert_int_eq(left, 0);
+    /* the next write starts the WAL over, cut back to journal_size_limit */
+    write_wide_spans(s, 1);
+    ck_assert_int_le(wal_size(), 4194304);
+    spool_close(maint);
+    spool_close(s);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span"), 3001);
+}
+END_TEST
+
 START_TEST(test_counters)
 {
     spool *s = open_ok();
@@ -1332,6 +1378,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, test_read_only_directory);
     tcase_add_test(tc, test_full);
     tcase_add_test(tc, test_dropped_counted_after_outage);
+    tcase_add_test(tc, test_checkpoints);
     tcase_add_test(tc, test_counters);
     tcase_add_test(tc, test_read_limit_and_stop);
     tcase_add_test(tc, test_cursor_get_set);
