@@ -17,7 +17,6 @@
 #include "app/db.h"
 #include "app/messages.h"
 #include "app/service.h"
-#include "app/validate.h"
 #include "http/cors.h"
 #include "util/rng.h"
 #include "util/tstamp.h"
@@ -94,7 +93,7 @@ static void internal_error(http_response *resp, const char *detail)
         resp->status = 500;
 }
 
-static void error(http_response *resp, int status, const char *code, const char *message)
+static void answer_error(http_response *resp, int status, const char *code, const char *message)
 {
     if (http_response_error(resp, status, code, message) != 0)
         internal_error(resp, "cannot build an error answer");
@@ -120,7 +119,7 @@ static void service_answer(http_response *resp, svc_status s, json_t *j, const c
             internal_error(resp, "cannot serialise the answer");
         break;
     case SVC_NOT_FOUND:
-        error(resp, 404, "not_found", not_found);
+        answer_error(resp, 404, "not_found", not_found);
         break;
     case SVC_UNAVAILABLE:
         unavailable(resp);
@@ -165,22 +164,22 @@ static int home_limit(const app_ctx *ctx, const http_request *req)
 static json_t *read_body(const http_request *req, http_response *resp)
 {
     if (req->body_too_large) {
-        error(resp, 413, "payload_too_large", "the request body is too large");
+        answer_error(resp, 413, "payload_too_large", "the request body is too large");
         return NULL;
     }
     if (!http_is_json_type(req->content_type)) {
-        error(resp, 415, "unsupported_media_type", "send the body as application/json");
+        answer_error(resp, 415, "unsupported_media_type", "send the body as application/json");
         return NULL;
     }
     if (req->body_incomplete) {
-        error(resp, 400, "incomplete_body", "the request body ended before its announced length");
+        answer_error(resp, 400, "incomplete_body", "the request body ended before its announced length");
         return NULL;
     }
     json_error_t jerr;
     json_t *j = json_loadb(req->body != NULL ? req->body : "", req->body != NULL ? req->body_len : 0,
                            JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (j == NULL)
-        error(resp, 400, "invalid_json", "the request body is not valid JSON");
+        answer_error(resp, 400, "invalid_json", "the request body is not valid JSON");
     return j;
 }
 
@@ -208,7 +207,7 @@ static void dispatch(app_ctx *ctx, const route_match *m, http_request *req, http
     case ROUTE_HOME: {
         int limit = home_limit(ctx, req);
         if (limit < 0) {
-            error(resp, 400, "bad_request", "the query string is not well encoded");
+            answer_error(resp, 400, "bad_request", "the query string is not well encoded");
             return;
         }
         s = activities_home(&sc, limit, &out);
@@ -221,7 +220,7 @@ static void dispatch(app_ctx *ctx, const route_match *m, http_request *req, http
         return;
     case ROUTE_USER_ACTIVITIES:
         if (m->param_too_long) {
-            error(resp, 404, "not_found", "no such user");
+            answer_error(resp, 404, "not_found", "no such user");
             return;
         }
         s = activities_user(&sc, m->param, &out);
@@ -230,7 +229,7 @@ static void dispatch(app_ctx *ctx, const route_match *m, http_request *req, http
     case ROUTE_SEARCH: {
         char *term = NULL;
         if (http_query_get(req->query, "term", &term) < 0) {
-            error(resp, 400, "bad_request", "the query string is not well encoded");
+            answer_error(resp, 400, "bad_request", "the query string is not well encoded");
             return;
         }
         s = activities_search(&sc, term, &out);
@@ -240,7 +239,7 @@ static void dispatch(app_ctx *ctx, const route_match *m, http_request *req, http
     }
     case ROUTE_SHOW_ACTIVITY:
         if (m->param_too_long) {
-            error(resp, 404, "not_found", "no such activity");
+            answer_error(resp, 404, "not_found", "no such activity");
             return;
         }
         s = activities_show(&sc, m->param, &out);
@@ -266,7 +265,7 @@ static void dispatch(app_ctx *ctx, const route_match *m, http_request *req, http
         return;
     case ROUTE_MESSAGES:
         if (m->param_too_long) {
-            error(resp, 404, "not_found", "no such user");
+            answer_error(resp, 404, "not_found", "no such user");
             return;
         }
         s = messages_with(&sc, m->param, &out);
@@ -299,7 +298,7 @@ static void dispatch(app_ctx *ctx, const route_match *m, http_request *req, http
     }
 #endif
     default:
-        error(resp, 404, "not_found", "no such route");
+        answer_error(resp, 404, "not_found", "no such route");
         return;
     }
 }
@@ -313,11 +312,11 @@ void app_handle(void *arg, http_request *req, http_response *resp)
     bool preflight = false;
 
     if (rc == 404) {
-        error(resp, 404, "not_found", "no such route");
+        answer_error(resp, 404, "not_found", "no such route");
     } else if (rc == 405) {
         char allow[96];
         route_allow_string(m->allow, allow, sizeof allow);
-        error(resp, 405, "method_not_allowed", "this path does not take that method");
+        answer_error(resp, 405, "method_not_allowed", "this path does not take that method");
         if (http_response_header(resp, "Allow", allow) != 0)
             internal_error(resp, "cannot add the Allow header");
     } else if (req->method == HTTP_OPTIONS) {

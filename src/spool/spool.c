@@ -33,7 +33,8 @@
 #define WAL_LIMIT_BYTES 4194304         /* -wal truncated back to this */
 #define BUSY_SPIN_NS 100000LL           /* yield, not sleep, for this long */
 #define BUSY_SLEEP_NS 25000LL           /* then sleep this, doubling as the */
-#define BUSY_SLEEP_MAX_NS 1000000LL     /* wait grows, up to this */
+#define BUSY_SLEEP_MAX_NS 200000LL      /* wait grows, up to this: a waiter that
+                                           polls seldom starves behind busy writers */
 
 /* The built-in migrations: index i reaches version i + 1. */
 static const spool_migration builtin_steps[] = {
@@ -340,8 +341,8 @@ static int run_id(spool *s, enum stmt_id id)
     return st != NULL ? run(st) : s->prep_rc;
 }
 
-/* Runs a single-row, single-int query; returns SQLITE_ROW with *v set,
- * SQLITE_DONE when no row (or a NULL), or an error. */
+/* Runs a single-row, single-int query; returns SQLITE_ROW with *v set (and
+ * *is_null when given), SQLITE_DONE when there is no row, or an error. */
 static int query_int(sqlite3_stmt *st, int64_t *v, int *is_null)
 {
     int rc = sqlite3_step(st);

@@ -143,8 +143,10 @@ typedef struct spool_batch {
 
 /* Writes the whole batch as ONE transaction, or nothing. Gives up when
  * budget_ns (<= 0: SPOOL_DEFAULT_BUDGET_NS) has passed, whether waiting for
- * the lock or writing. Also records the pending dropped count (see
- * spool_note_dropped). Returns SPOOL_OK, SPOOL_BUSY, SPOOL_READONLY,
+ * the lock or writing (the checkpoint a writer runs after its commit now and
+ * then, see spool_checkpoint, is not bounded). Also records the pending
+ * dropped count (see spool_note_dropped). Ids are checked to be lowercase hex
+ * before anything is locked. Returns SPOOL_OK, SPOOL_BUSY, SPOOL_READONLY,
  * SPOOL_FULL, SPOOL_INVALID or SPOOL_ERROR. On failure nothing was written
  * and nothing was counted: call spool_note_dropped if you give the records up. */
 int spool_write(spool *s, const spool_batch *b, int64_t budget_ns);
@@ -248,8 +250,9 @@ int spool_prune(spool *s, int64_t *deleted);
 int spool_used_bytes(spool *s, int64_t *bytes);
 /* Prunes, then, while more than max_bytes are in use, deletes the oldest
  * records (span, log, error or dead letter, whichever is oldest) and adds them
- * to counter 'dropped_by_cap'; finally gives the freed pages back to the file
- * system. *dropped (may be NULL) = records deleted by the cap. */
+ * to counter 'dropped_by_cap'. Freed pages stay in the file for later writes:
+ * the file stops growing, it does not shrink. *dropped (may be NULL) =
+ * records deleted by the cap. */
 int spool_enforce_cap(spool *s, int64_t max_bytes, int64_t *dropped);
 
 /* ---- migrations ---------------------------------------------------------

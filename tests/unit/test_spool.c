@@ -1,10 +1,8 @@
 /* Unit tests for spool: schema and migrations, the write path with its
  * budget and failure modes, reading back, cursors, pruning, the size cap and
  * the views. Each test works in its own temporary directory. */
-#include <errno.h>
 #include <ftw.h>
 #include <inttypes.h>
-#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -285,6 +283,39 @@ START_TEST(test_missing_directory_or_file)
     ck_assert_ptr_null(s);
     ck_assert_int_ne(access(path, F_OK), 0);      /* not created without SPOOL_CREATE */
     ck_assert_int_lt(mono_ns() - t0, 1000000000LL);
+}
+END_TEST
+
+START_TEST(test_many_open_a_new_file_at_once)
+{
+    enum { N = 4 };
+    pid_t pids[N];
+    fflush(NULL);
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        ck_assert_int_ge(pids[i], 0);
+        if (pids[i] == 0) {
+            spool *s = NULL;
+            char err[256];
+            int rc = spool_open(path, SPOOL_CREATE, 0, &s, err, sizeof err);
+            if (rc == SPOOL_OK) {
+                spool_span sp = mk_span((uint64_t)i + 1, 1, 0, "x", 2, 1, 1, 0, NULL);
+                spool_batch b = { .spans = &sp, .n_spans = 1 };
+                rc = spool_write(s, &b, 5000000000LL);
+            }
+            spool_close(s);
+            _exit(rc == SPOOL_OK ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int st = 0;
+        ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+        ck_assert(WIFEXITED(st));
+        ck_assert_int_eq(WEXITSTATUS(st), 0);
+    }
+    ck_assert_int_eq(q_int("PRAGMA user_version"), 1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span"), N);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM resource"), 1);
 }
 END_TEST
 
@@ -672,6 +703,8 @@ START_TEST(test_schema_checks_records)
     sp = good; sp.events_json = "[{\"name\":}]";         expect_invalid_span(s, sp);
     sp = good; sp.links_json = "nope";                   expect_invalid_span(s, sp);
     sp = good; strcpy(sp.trace_id, "0000000065F0A1B20000000000000001"); expect_invalid_span(s, sp);
+    ck_assert_str_eq(spool_errmsg(s), "spool_write: span 0: trace_id is not lowercase hex"
+                     " of the right length");
     sp = good; strcpy(sp.trace_id, "00000000000000000000000000000000"); expect_invalid_span(s, sp);
     sp = good; strcpy(sp.trace_id, "abc");               expect_invalid_span(s, sp);
     sp = good; strcpy(sp.span_id, "");                   expect_invalid_span(s, sp);
@@ -686,6 +719,13 @@ START_TEST(test_schema_checks_records)
     spool_log lg = mk_log(1, "x");
     lg.severity_number = 25;
     spool_batch b = { .logs = &lg, .n_logs = 1 };
+    ck_assert_int_eq(spool_write(s, &b, 0), SPOOL_INVALID);
+    lg = mk_log(1, "x");
+    strcpy(lg.span_id, "00000000000000zz");
+    ck_assert_int_eq(spool_write(s, &b, 0), SPOOL_INVALID);
+    ck_assert_ptr_nonnull(strstr(spool_errmsg(s), "log 0: span_id"));
+    lg = mk_log(1, "x");
+    strcpy(lg.trace_id, "0123");
     ck_assert_int_eq(spool_write(s, &b, 0), SPOOL_INVALID);
     spool_error er = mk_error(1, 1, "m");
     er.level = "fatal";
@@ -1359,6 +1399,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, test_custom_mode);
     tcase_add_test(tc, test_open_empty_existing_file);
     tcase_add_test(tc, test_missing_directory_or_file);
+    tcase_add_test(tc, test_many_open_a_new_file_at_once);
     tcase_add_test(tc, test_refuses_foreign_files);
     tcase_add_test(tc, test_refuses_newer_schema);
     tcase_add_test(tc, test_migrate_previous_version_keeps_data);
