@@ -51,7 +51,7 @@ static int run_worker(void *p)
         fprintf(stderr, "cruddur-api: %s\n", err);
         return EXIT_UNAVAILABLE;
     }
-    server_config sc = {wa->cfg->body_limit, app_handle, NULL, ctx};
+    server_config sc = {wa->cfg->body_limit, app_handle, app_after, ctx};
     int rc = server_run_fastcgi(&sc, wa->listen_fd);
     app_ctx_free(ctx);
     return rc;
@@ -71,7 +71,7 @@ static int run_cgi(const app_config *cfg)
               stdout);
         return EXIT_UNAVAILABLE;
     }
-    server_config sc = {cfg->body_limit, app_handle, NULL, ctx};
+    server_config sc = {cfg->body_limit, app_handle, app_after, ctx};
     int rc = server_run_cgi(&sc);
     app_ctx_free(ctx);
     return rc;

@@ -18,6 +18,7 @@ WS_ALL_WORKERS=()     # the FastCGI workers among them
 WS_PORT=              # the port of the last web server started
 WS_WORKER_PIDS=()     # FastCGI workers of the last ws_start_spawn_fcgi / lighttpd
 WS_SERVER_PID=        # the last web server started
+WS_SUPERVISOR_PID=    # the last ws_start_prefork supervisor
 WS_STOP_TIMEOUT=${WS_STOP_TIMEOUT:-10}   # seconds a process gets after SIGTERM
 
 ws_log() { echo "webserver: $*" >&2; }
@@ -148,6 +149,32 @@ ws_start_spawn_fcgi() {
     ws_log "expected $n workers, found ${#WS_WORKER_PIDS[@]}"
     return 1
   fi
+}
+
+# ws_start_prefork DIR SOCKET N BIN: BIN's own supervisor (--listen
+# unix:SOCKET --workers N), which restarts workers that die, with its and
+# their stderr in DIR/api.log. Sets WS_SUPERVISOR_PID and WS_WORKER_PIDS (the
+# workers of the moment). The supervisor is stopped like a web server, so
+# ws_stop_all also stops the workers it has when stopping.
+ws_start_prefork() {
+  local dir=$1 sock=$2 n=$3 bin=$4 pid i=0
+  mkdir -p "$dir"
+  rm -f "$sock"
+  "$bin" --listen "unix:$sock" --workers "$n" </dev/null >>"$dir/api.log" 2>&1 &
+  pid=$!
+  ws_track "$pid"
+  WS_SUPERVISOR_PID=$pid
+  WS_WORKER_PIDS=()
+  while [ "$i" -lt 150 ]; do
+    ws_alive "$pid" || break
+    # shellcheck disable=SC2207
+    WS_WORKER_PIDS=($(ws_children "$pid"))
+    [ -S "$sock" ] && [ "${#WS_WORKER_PIDS[@]}" -ge "$n" ] && return 0
+    sleep 0.1; i=$((i + 1))
+  done
+  ws_log "cruddur-api --listen unix:$sock --workers $n did not start:"
+  tail -n 20 "$dir/api.log" >&2
+  return 1
 }
 
 # ws_start_nginx DIR SOCKET DOCROOT [PORT]: nginx on 127.0.0.1:PORT (a free

@@ -59,18 +59,45 @@ static int dup_to(char **dst, const char *s, char *err, size_t err_size)
     return 0;
 }
 
+/* *dst = value if set, else dir/name. */
+static int path_in(char **dst, const char *value, const char *dir, const char *name, char *err,
+                   size_t err_size)
+{
+    if (value != NULL)
+        return dup_to(dst, value, err, err_size);
+    size_t n = strlen(dir) + strlen(name) + 2;
+    *dst = malloc(n);
+    if (*dst == NULL) {
+        snprintf(err, err_size, "out of memory reading the configuration");
+        return -1;
+    }
+    snprintf(*dst, n, "%s/%s", dir, name);
+    return 0;
+}
+
 int config_load(app_config *c, char **env, char *err, size_t err_size)
 {
     memset(c, 0, sizeof *c);
     if (env == NULL)
         env = environ;
 
-    long body_limit, busy, home;
+    long body_limit, busy, home, budget;
     if (get_long(env, "CRUDDUR_BODY_LIMIT", 65536, 1, BODY_LIMIT_MAX, &body_limit, err,
                  err_size) != 0 ||
         get_long(env, "CRUDDUR_DB_BUSY_TIMEOUT_MS", 2000, 0, 60000, &busy, err, err_size) != 0 ||
-        get_long(env, "CRUDDUR_HOME_LIMIT", 20, 1, 100, &home, err, err_size) != 0)
+        get_long(env, "CRUDDUR_HOME_LIMIT", 20, 1, 100, &home, err, err_size) != 0 ||
+        get_long(env, "CRUDDUR_SPOOL_BUDGET_MS", 200, 1, 10000, &budget, err, err_size) != 0)
         return -1;
+    c->spool_budget_ms = (int)budget;
+    const char *tel = env_get(env, "CRUDDUR_TELEMETRY");
+    if (tel == NULL || strcmp(tel, "on") == 0 || strcmp(tel, "1") == 0) {
+        c->telemetry = 1;
+    } else if (strcmp(tel, "off") == 0 || strcmp(tel, "0") == 0) {
+        c->telemetry = 0;
+    } else {
+        snprintf(err, err_size, "CRUDDUR_TELEMETRY must be on or off, not '%.80s'", tel);
+        return -1;
+    }
     c->body_limit = (size_t)body_limit;
     c->busy_timeout_ms = (int)busy;
     c->home_limit = (int)home;
@@ -106,6 +133,11 @@ int config_load(app_config *c, char **env, char *err, size_t err_size)
         }
         snprintf(c->db_path, n, "%s/cruddur.db", c->state_dir);
     }
+    if (path_in(&c->spool_path, env_get(env, "CRUDDUR_SPOOL"), c->state_dir, "spool.db", err,
+                err_size) != 0 ||
+        path_in(&c->crash_dir, env_get(env, "CRUDDUR_CRASH_DIR"), c->state_dir, "crash", err,
+                err_size) != 0)
+        goto fail;
     if (dup_to(&c->user_handle, handle, err, err_size) != 0 ||
         dup_to(&c->frontend_url, front != NULL ? front : "", err, err_size) != 0 ||
         dup_to(&c->backend_url, back != NULL ? back : "", err, err_size) != 0)
@@ -124,5 +156,7 @@ void config_free(app_config *c)
     free(c->user_handle);
     free(c->frontend_url);
     free(c->backend_url);
+    free(c->spool_path);
+    free(c->crash_dir);
     memset(c, 0, sizeof *c);
 }

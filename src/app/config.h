@@ -14,6 +14,10 @@ typedef struct app_config {
     size_t body_limit;      /* CRUDDUR_BODY_LIMIT bytes, default 65536 (1 .. 16 MiB) */
     int busy_timeout_ms;    /* CRUDDUR_DB_BUSY_TIMEOUT_MS, default 2000 (0 .. 60000) */
     int home_limit;         /* CRUDDUR_HOME_LIMIT, default 20 (1 .. 100): ?limit= default */
+    int telemetry;          /* CRUDDUR_TELEMETRY, "on" (1, default) or "off" (0) */
+    char *spool_path;       /* CRUDDUR_SPOOL, default STATE_DIR/spool.db */
+    char *crash_dir;        /* CRUDDUR_CRASH_DIR, default STATE_DIR/crash */
+    int spool_budget_ms;    /* CRUDDUR_SPOOL_BUDGET_MS, default 200 (1 .. 10000) */
 } app_config;
 
 /* Reads the settings from a NULL-terminated "NAME=value" array (NULL means

@@ -24,6 +24,10 @@ void app_ctx_after_fork(app_ctx *ctx);
  * trouble becomes a 500 with no details. Signature fits server_handler_fn. */
 void app_handle(void *ctx, http_request *req, http_response *resp);
 
+/* Runs after the answer has left (server_after_fn): writes the request's
+ * telemetry to the spool. */
+void app_after(void *ctx, http_request *req, http_response *resp);
+
 /* The route the last app_handle call matched (for telemetry). */
 const route_match *app_last_route(const app_ctx *ctx);
 

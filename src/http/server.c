@@ -213,11 +213,15 @@ int server_run_fastcgi(const server_config *cfg, int listen_fd)
         buf_reset(&out);
         if (http_response_serialize(&resp, &out) == 0)
             FCGX_PutStr(out.data, (int)out.len, fr.out);
-        FCGX_Finish_r(&fr);
-
+        /* Closing both output streams sends FCGI_END_REQUEST: the web server
+         * has the whole answer, while the parameters that req points into
+         * stay allocated until FCGX_Finish_r, after the hook. */
+        FCGX_FClose(fr.err);
+        FCGX_FClose(fr.out);
         if (cfg->after != NULL)
             cfg->after(cfg->arg, &req, &resp);
         http_request_free(&req);
+        FCGX_Finish_r(&fr);
     }
 
     FCGX_Free(&fr, 1);

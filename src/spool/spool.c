@@ -788,7 +788,10 @@ int spool_open(const char *path, unsigned flags, unsigned mode, spool **out,
     sqlite3_busy_handler(s->db, busy_wait, s);
     sqlite3_progress_handler(s->db, PROGRESS_OPS, progress_check, s);
 
-    op_begin(s, SPOOL_DEFAULT_BUDGET_NS, 0);
+    /* Creating or migrating a file that other processes open at the same
+     * moment may wait for them; opening happens after a response, never
+     * before one, so it gets the longer budget. */
+    op_begin(s, SPOOL_DEFAULT_OP_BUDGET_NS, 0);
     status = configure(s, path);
     if (status == SPOOL_OK) {
         if (rdonly) {

@@ -39,7 +39,7 @@ enum {
                                     handle: another process calls spool_checkpoint */
 
 #define SPOOL_DEFAULT_MODE 0640                   /* of a new file, exactly (umask ignored) */
-#define SPOOL_DEFAULT_BUDGET_NS 200000000LL       /* spool_write, and locks while opening */
+#define SPOOL_DEFAULT_BUDGET_NS 200000000LL       /* spool_write */
 #define SPOOL_DEFAULT_OP_BUDGET_NS 2000000000LL   /* lock waits of every other operation */
 
 /* OTLP SpanKind and status code values, as stored. */
@@ -52,7 +52,7 @@ enum { SPOOL_STATUS_UNSET = 0, SPOOL_STATUS_OK = 1, SPOOL_STATUS_ERROR = 2 };
 /* Opens (with SPOOL_CREATE, creates with `mode`, 0 meaning SPOOL_DEFAULT_MODE)
  * the spool at path: WAL journal, synchronous=NORMAL, a bounded WAL, and the
  * schema migrated to SPOOL_SCHEMA_VERSION. Lock waits are bounded by
- * SPOOL_DEFAULT_BUDGET_NS. Returns SPOOL_OK and *out (close it with
+ * SPOOL_DEFAULT_OP_BUDGET_NS. Returns SPOOL_OK and *out (close it with
  * spool_close), or a status with a message in err: SPOOL_CANTOPEN (missing
  * directory, or missing file without SPOOL_CREATE), SPOOL_READONLY (file or
  * directory not writable), SPOOL_BUSY, SPOOL_FULL, SPOOL_ERROR (not a spool,

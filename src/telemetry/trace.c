@@ -404,14 +404,14 @@ size_t trace_request_dropped(const trace_request *tr)
 
 static span_rec *span_get(trace_request *tr, trace_span s)
 {
-    if (s < 0 || (size_t)s >= tr->n_spans)
+    if (tr == NULL || s < 0 || (size_t)s >= tr->n_spans)
         return NULL;
     return &tr->spans[s];
 }
 
 static const span_rec *span_cget(const trace_request *tr, trace_span s)
 {
-    if (s < 0 || (size_t)s >= tr->n_spans)
+    if (tr == NULL || s < 0 || (size_t)s >= tr->n_spans)
         return NULL;
     return &tr->spans[s];
 }
@@ -426,6 +426,8 @@ static span_rec *span_rec_if_recording(trace_request *tr, trace_span s)
 trace_span trace_span_start(trace_request *tr, trace_span parent, const char *name, int kind,
                             int64_t start_ns)
 {
+    if (tr == NULL)
+        return TRACE_SPAN_NONE;
     size_t old_cap = tr->cap_spans;
     if (grow((void **)&tr->spans, &tr->cap_spans, tr->n_spans, sizeof *tr->spans,
              tr->cfg.max_spans) != 0) {
@@ -448,6 +450,16 @@ trace_span trace_span_start(trace_request *tr, trace_span parent, const char *na
     attrs_reset(&sp->attrs);
     buf_reset(&sp->events);
     return (trace_span)tr->n_spans++;
+}
+
+trace_span trace_span_current(const trace_request *tr)
+{
+    if (tr == NULL)
+        return TRACE_SPAN_NONE;
+    for (size_t i = tr->n_spans; i-- > 0;)
+        if (!tr->spans[i].ended)
+            return (trace_span)i;
+    return TRACE_SPAN_NONE;
 }
 
 void trace_span_end(trace_request *tr, trace_span s, int64_t end_ns)
@@ -748,7 +760,7 @@ void trace_span_traceparent(const trace_request *tr, trace_span s, char out[PROP
 
 bool trace_log_enabled(const trace_request *tr, int severity)
 {
-    return severity >= tr->cfg.log_threshold;
+    return tr != NULL && severity >= tr->cfg.log_threshold;
 }
 
 /* One line on stderr: "<time> <program>[<pid>]: WARN <body> trace_id=... span_id=...". */
@@ -825,6 +837,8 @@ static int log_finish(trace_request *tr, log_rec *l, const char *body, const att
 
 int trace_log(trace_request *tr, trace_span s, int severity, const char *body, const attrs_t *attrs)
 {
+    if (tr == NULL)
+        return 1;
     log_rec *l = log_new(tr, severity);
     if (l == NULL)
         return 1;
@@ -1019,6 +1033,8 @@ static int file_error(trace_request *tr, trace_span s, const char *level, const 
 int trace_error(trace_request *tr, trace_span s, const char *level, const char *class_name,
                 const char *message, int skip)
 {
+    if (tr == NULL)
+        return 1;
     bt b;
     bt_capture(&b, __builtin_return_address(0), skip > 0 ? skip : 0);
     int rc = file_error(tr, s, level, class_name, message, &b);
@@ -1028,6 +1044,8 @@ int trace_error(trace_request *tr, trace_span s, const char *level, const char *
 
 int trace_fail(trace_request *tr, trace_span s, const char *class_name, const char *message)
 {
+    if (tr == NULL)
+        return 1;
     bt b;
     bt_capture(&b, __builtin_return_address(0), 0);
     trace_span_set_status(tr, s, SPOOL_STATUS_ERROR, message);

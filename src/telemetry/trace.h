@@ -10,7 +10,8 @@
  * Spans are small integer handles into arrays that are kept across requests:
  * once warm, a request allocates nothing for its spans, attributes, events or
  * logs. Every function accepts TRACE_SPAN_NONE (or a stale or out-of-range
- * handle) and then does nothing, so instrumentation never needs checks.
+ * handle), and the span, log and error functions a NULL collector, and then
+ * do nothing, so instrumentation never needs checks.
  *
  * Unsampled requests still get a trace id and span ids (they are propagated
  * and written on log records and error reports), but span attributes and
@@ -132,6 +133,9 @@ void trace_request_set_route(trace_request *tr, const char *route);
 trace_span trace_span_start(trace_request *tr, trace_span parent, const char *name, int kind,
                             int64_t start_ns);
 void trace_span_end(trace_request *tr, trace_span s, int64_t end_ns);
+/* The most recently started span that has not ended (the one new work
+ * belongs under), or TRACE_SPAN_NONE. */
+trace_span trace_span_current(const trace_request *tr);
 void trace_span_set_name(trace_request *tr, trace_span s, const char *name);
 /* code is SPOOL_STATUS_*; message (may be NULL) is kept for ERROR only. */
 void trace_span_set_status(trace_request *tr, trace_span s, int code, const char *message);

@@ -41,7 +41,10 @@ static void start(const char *user_handle)
     ck_assert_msg(app_db_init(path, tstamp_now_us(), err, sizeof err) == APP_DB_OK, "%s", err);
     char handle[96];
     snprintf(handle, sizeof handle, "CRUDDUR_USER_HANDLE=%s", user_handle);
+    static char state_setting[600];
+    snprintf(state_setting, sizeof state_setting, "CRUDDUR_STATE_DIR=%s", dir);
     char *env[] = {db_setting,
+                   state_setting,
                    "FRONTEND_URL=" FRONT,
                    "BACKEND_URL=https://api.example/",
                    "CRUDDUR_HOME_LIMIT=3",
@@ -74,7 +77,8 @@ static void teardown(void)
             if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
                 continue;
             snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
+            if (unlink(p) != 0)
+                rmdir(p);   /* the crash directory, empty once the worker is gone */
         }
         closedir(d);
     }

@@ -1,0 +1,439 @@
+/* telemetry: between the API and the telemetry core. handlers.c calls it
+ * at the edges of each request; the server loop's after-hook calls
+ * telemetry_finish once the web server has the whole answer, so the spool
+ * write never delays a response. */
+#include "app/telemetry.h"
+
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "spool/spool.h"
+#include "telemetry/crash.h"
+#include "telemetry/propagation.h"
+#include "telemetry/redact.h"
+#include "telemetry/resource.h"
+#include "telemetry/sampler.h"
+#include "util/buf.h"
+#include "util/tstamp.h"
+
+/* A spool that could not be opened is tried again after this long. */
+#define REOPEN_INTERVAL_NS 5000000000LL
+/* At most one warning about dropped records per this long, per worker. */
+#define WARN_INTERVAL_NS 10000000000LL
+
+struct telemetry {
+    const app_config *cfg;
+    char *resource_json;
+    sampler_t sampler;
+    redact_t *redact;
+    trace_request *tr;
+    crash_recorder *crash;
+
+    spool *sp;                 /* NULL while it cannot be opened */
+    int64_t reopen_at_ns;
+    int64_t unspooled_drops;   /* dropped while no spool was open */
+    int last_status;           /* of the last spool open or write */
+    bool recovered;            /* earlier crashes moved into the spool */
+    int64_t warn_at_ns;
+    int64_t warn_suppressed;
+
+    /* the request in hand */
+    bool begun;
+    bool failed;               /* telemetry_fail was called */
+    int64_t start_ns;
+    int64_t start_mono_ns;
+    trace_span server;
+    buf_t scratch;
+};
+
+static void warn_drop(telemetry *t, int status, size_t n)
+{
+    int64_t now = tstamp_mono_ns();
+    if (now < t->warn_at_ns) {
+        t->warn_suppressed += (int64_t)n;
+        return;
+    }
+    fprintf(stderr,
+            "cruddur-api: telemetry spool %s: %s; dropped %zu record(s) of this request"
+            " (%lld more since the last warning)\n",
+            t->cfg->spool_path, spool_strstatus(status), n, (long long)t->warn_suppressed);
+    t->warn_suppressed = 0;
+    t->warn_at_ns = now + WARN_INTERVAL_NS;
+}
+
+/* Opens the spool if it is not open and a try is due. */
+static bool spool_ready(telemetry *t)
+{
+    if (t->sp != NULL)
+        return true;
+    int64_t now = tstamp_mono_ns();
+    if (now < t->reopen_at_ns)
+        return false;
+    char err[256];
+    int rc = spool_open(t->cfg->spool_path, SPOOL_CREATE, 0, &t->sp, err, sizeof err);
+    t->last_status = rc;
+    if (rc != SPOOL_OK) {
+        t->sp = NULL;
+        t->reopen_at_ns = now + REOPEN_INTERVAL_NS;
+        return false;
+    }
+    spool_set_budget(t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
+    if (t->unspooled_drops > 0) {
+        spool_note_dropped(t->sp, t->unspooled_drops);
+        t->unspooled_drops = 0;
+    }
+    return true;
+}
+
+static size_t batch_records(const spool_batch *b)
+{
+    return b->n_spans + b->n_logs + b->n_errors;
+}
+
+static int spool_crash(void *arg, const crash_record *rec);
+
+/* Moves the crash files of dead workers into the spool, once per process
+ * (a worker restarted after a crash reports it with its first request). */
+static void recover_crashes(telemetry *t)
+{
+    crash_recover_stats st;
+    t->recovered = true;
+    if (crash_recover(t->cfg->crash_dir, spool_crash, t, &st) == 0 && st.files_kept > 0)
+        fprintf(stderr, "cruddur-api: %zu crash file(s) kept in %s for a later start\n",
+                st.files_kept, t->cfg->crash_dir);
+}
+
+/* Writes the collector's records; counts them as dropped on failure. */
+static int write_batch(telemetry *t)
+{
+    spool_batch b;
+    if (trace_request_to_batch(t->tr, &b) != 0)
+        return SPOOL_ERROR;
+    size_t n = batch_records(&b);
+    size_t bounded = trace_request_dropped(t->tr);
+    if (!spool_ready(t)) {
+        t->unspooled_drops += (int64_t)(n + bounded);
+        warn_drop(t, t->last_status, n);
+        return t->last_status;
+    }
+    if (bounded > 0)
+        spool_note_dropped(t->sp, (int64_t)bounded);
+    int rc = n == 0 ? SPOOL_OK : spool_write(t->sp, &b, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
+    t->last_status = rc;
+    if (rc == SPOOL_OK && !t->recovered)
+        recover_crashes(t);
+    if (rc != SPOOL_OK) {
+        spool_note_dropped(t->sp, (int64_t)n);
+        warn_drop(t, rc, n);
+        /* A file that went away or became unwritable is reopened later;
+         * a busy one is just tried again with the next request. */
+        if (rc != SPOOL_BUSY && rc != SPOOL_FULL && rc != SPOOL_INVALID) {
+            t->unspooled_drops += spool_pending_dropped(t->sp);
+            spool_close(t->sp);
+            t->sp = NULL;
+            t->reopen_at_ns = tstamp_mono_ns() + REOPEN_INTERVAL_NS;
+        }
+    }
+    return rc;
+}
+
+/* Moves one crash record into the spool as a critical report. */
+static int spool_crash(void *arg, const crash_record *rec)
+{
+    telemetry *t = arg;
+    trace_request_begin(t->tr, 0, NULL);
+    if (trace_add_crash(t->tr, rec) != 0)
+        return -1;
+    trace_request_end(t->tr, 0);
+    spool_batch b;
+    if (trace_request_to_batch(t->tr, &b) != 0 || !spool_ready(t))
+        return -1;
+    return spool_write(t->sp, &b, SPOOL_DEFAULT_OP_BUDGET_NS) == SPOOL_OK ? 0 : -1;
+}
+
+static void install_crash_recorder(telemetry *t)
+{
+    char err[256];
+    if (mkdir(t->cfg->crash_dir, 0750) != 0 && errno != EEXIST) {
+        fprintf(stderr, "cruddur-api: cannot create %s: %s; crashes will not be recorded\n",
+                t->cfg->crash_dir, strerror(errno));
+        return;
+    }
+    t->crash = crash_install(t->cfg->crash_dir, err, sizeof err);
+    if (t->crash == NULL)
+        fprintf(stderr, "cruddur-api: crash recorder not installed: %s\n", err);
+}
+
+int telemetry_new(const app_config *cfg, rng_t *rng, telemetry **out, char *err,
+                  size_t err_size)
+{
+    *out = NULL;
+    if (!cfg->telemetry)
+        return 0;
+    telemetry *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        goto oom;
+    t->cfg = cfg;
+    t->server = TRACE_SPAN_NONE;
+
+    char warn[256];
+    if (resource_build(NULL, &t->resource_json, warn, sizeof warn) != 0)
+        goto oom;
+    if (warn[0] != '\0')
+        fprintf(stderr, "cruddur-api: %s\n", warn);
+    if (sampler_from_env(&t->sampler, warn, sizeof warn) != 0)
+        fprintf(stderr, "cruddur-api: %s\n", warn);
+    if ((t->redact = redact_from_env()) == NULL)
+        goto oom;
+
+    trace_config tc;
+    trace_config_defaults(&tc);
+    if (trace_config_from_env(&tc, NULL, warn, sizeof warn) != 0)
+        fprintf(stderr, "cruddur-api: %s\n", warn);
+    tc.resource_json = t->resource_json;
+    tc.sampler = &t->sampler;
+    tc.redact = t->redact;
+    tc.rng = rng;
+    if ((t->tr = trace_request_new(&tc)) == NULL)
+        goto oom;
+
+    /* The spool is opened, and earlier crashes moved into it, with the first
+     * request's records: after its answer, so that neither delays it. */
+    t->last_status = SPOOL_OK;
+    install_crash_recorder(t);
+    *out = t;
+    return 0;
+
+oom:
+    snprintf(err, err_size, "out of memory setting up telemetry");
+    telemetry_free(t);
+    return -1;
+}
+
+void telemetry_free(telemetry *t)
+{
+    if (t == NULL)
+        return;
+    crash_uninstall(t->crash);
+    spool_close(t->sp);
+    trace_request_free(t->tr);
+    redact_free(t->redact);
+    free(t->resource_json);
+    buf_free(&t->scratch);
+    free(t);
+}
+
+trace_request *telemetry_trace(telemetry *t)
+{
+    return t != NULL ? t->tr : NULL;
+}
+
+bool telemetry_spool_ok(const telemetry *t)
+{
+    return t == NULL || t->last_status == SPOOL_OK;
+}
+
+static int each_header(const void *src, trace_header_fn fn, void *arg)
+{
+    return http_request_each_header(src, fn, arg);
+}
+
+static const char *known_method(const char *m)
+{
+    static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH",
+                                        "OPTIONS", "CONNECT", "TRACE"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(m, known[i]) == 0)
+            return known[i];
+    return NULL;
+}
+
+void telemetry_begin(telemetry *t, const http_request *req)
+{
+    if (t == NULL)
+        return;
+    trace_request *tr = t->tr;
+    t->begun = true;
+    t->failed = false;
+    t->start_ns = tstamp_now_ns();
+    t->start_mono_ns = tstamp_mono_ns();
+
+    prop_context in;
+    prop_extract(http_request_header(req, "traceparent"), http_request_header(req, "tracestate"),
+                 http_request_header(req, "X-Amzn-Trace-Id"), &in);
+    trace_request_begin(tr, t->start_ns, &in);
+
+    const char *method_name = req->method_name != NULL ? req->method_name : "";
+    const char *method = known_method(method_name);
+    trace_http_info info = {method_name,        req->raw_uri != NULL ? req->raw_uri : "",
+                            req->scheme,        req->server_name,
+                            req->remote_addr,   each_header,
+                            req};
+    trace_request_set_http(tr, &info);
+    /* Named "{METHOD}" until the route is known (semantic conventions). */
+    t->server = trace_span_start(tr, TRACE_SPAN_NONE, method != NULL ? method : "HTTP",
+                                 SPOOL_KIND_SERVER, t->start_ns);
+
+    /* A crash from here on carries the request line, secrets removed. */
+    buf_reset(&t->scratch);
+    if (buf_printf(&t->scratch, "%.16s ", method_name) == 0 &&
+        redact_url(t->redact, req->raw_uri != NULL ? req->raw_uri : "", &t->scratch) == 0) {
+        char span_hex[SPANID_HEX_SIZE];
+        trace_span_id_hex(tr, t->server, span_hex);
+        crash_set_request(t->crash, t->scratch.data, trace_request_trace_id_hex(tr), span_hex);
+    }
+
+    if (!trace_request_sampled(tr))
+        return;
+    trace_span s = t->server;
+    trace_span_set_str(tr, s, "http.request.method", method != NULL ? method : "_OTHER");
+    if (method == NULL)
+        trace_span_set_str(tr, s, "http.request.method_original", method_name);
+    if (req->raw_path != NULL) {
+        size_t plen = strlen(req->raw_path);
+        if (req->query != NULL && req->query[0] != '\0' && plen > 0 && req->raw_path[plen - 1] == '?')
+            plen--;
+        buf_reset(&t->scratch);
+        if (buf_append(&t->scratch, req->raw_path, plen) == 0)
+            trace_span_set_str(tr, s, "url.path", t->scratch.data != NULL ? t->scratch.data : "");
+    }
+    if (req->query != NULL && req->query[0] != '\0') {
+        buf_reset(&t->scratch);
+        if (redact_query(t->redact, req->query, strlen(req->query), &t->scratch) == 0)
+            trace_span_set_str(tr, s, "url.query", t->scratch.data != NULL ? t->scratch.data : "");
+    }
+    trace_span_set_str(tr, s, "url.scheme", req->scheme != NULL ? req->scheme : "http");
+    if (req->server_name != NULL && req->server_name[0] != '\0')
+        trace_span_set_str(tr, s, "server.address", req->server_name);
+    if (req->server_port > 0)
+        trace_span_set_int(tr, s, "server.port", req->server_port);
+    if (req->remote_addr != NULL && req->remote_addr[0] != '\0')
+        trace_span_set_str(tr, s, "client.address", req->remote_addr);
+    if (req->remote_port > 0)
+        trace_span_set_int(tr, s, "client.port", req->remote_port);
+    const char *ua = http_request_header(req, "User-Agent");
+    if (ua != NULL)
+        trace_span_set_str(tr, s, "user_agent.original", ua);
+    const char *proto = http_request_param(req, "SERVER_PROTOCOL");
+    if (proto != NULL && strncmp(proto, "HTTP/", 5) == 0)
+        trace_span_set_str(tr, s, "network.protocol.version", proto + 5);
+}
+
+void telemetry_route(telemetry *t, const http_request *req, const route_match *m)
+{
+    if (t == NULL || m->template == NULL)
+        return;
+    const char *method = req->method_name != NULL ? known_method(req->method_name) : NULL;
+    buf_reset(&t->scratch);
+    if (buf_printf(&t->scratch, "%s %s", method != NULL ? method : "HTTP", m->template) != 0)
+        return;
+    trace_span_set_name(t->tr, t->server, t->scratch.data);
+    trace_request_set_route(t->tr, t->scratch.data);
+    trace_span_set_str(t->tr, t->server, "http.route", m->template);
+}
+
+void telemetry_fail(telemetry *t, const char *class_name, const char *detail)
+{
+    if (t == NULL || !t->begun)
+        return;
+    t->failed = true;
+    trace_fail(t->tr, t->server, class_name, detail);
+}
+
+void telemetry_report(telemetry *t, const char *level, const char *message)
+{
+    if (t == NULL || !t->begun)
+        return;
+    trace_error(t->tr, t->server, level, NULL, message, 0);
+}
+
+void telemetry_respond(telemetry *t, const http_request *req, http_response *resp)
+{
+    if (t == NULL)
+        return;
+    if (!t->begun)
+        telemetry_begin(t, req);
+    trace_request *tr = t->tr;
+    char xray[128];
+    if (prop_xray_response(trace_request_incoming(tr), trace_request_trace_id(tr),
+                           trace_request_sampled(tr), xray, sizeof xray) > 0)
+        http_response_header(resp, "X-Amzn-Trace-Id", xray);
+    trace_span_set_int(tr, t->server, "http.response.status_code", resp->status);
+    if (resp->status >= 500) {
+        if (!t->failed) {
+            char msg[64];
+            snprintf(msg, sizeof msg, "HTTP %d", resp->status);
+            telemetry_fail(t, resp->status == 503 ? "ServiceUnavailable" : "InternalServerError",
+                           msg);
+        }
+        trace_span_set_str(tr, t->server, "error.type", resp->status == 503 ? "503" : "500");
+    }
+}
+
+void telemetry_finish(telemetry *t, const http_request *req, const http_response *resp)
+{
+    if (t == NULL)
+        return;
+    trace_request *tr = t->tr;
+    /* A request refused before the handler ran (a malformed request line)
+     * still gets its trace and access record. */
+    if (!t->begun)
+        telemetry_respond(t, req, (http_response *)resp);
+    int64_t end_ns = t->start_ns + (tstamp_mono_ns() - t->start_mono_ns);
+    int64_t body = (int64_t)resp->body.len;
+    trace_span_set_int(tr, t->server, "http.response.body.size", body);
+    trace_span_end(tr, t->server, end_ns);
+
+    trace_access a = {req->remote_addr,
+                      req->method_name != NULL ? req->method_name : "",
+                      req->scheme != NULL ? req->scheme : "http",
+                      req->raw_uri != NULL ? req->raw_uri : "",
+                      http_request_header(req, "User-Agent"),
+                      resp->status,
+                      resp->omit_body ? 0 : body,
+                      end_ns - t->start_ns};
+    trace_access_log(tr, t->server, &a);
+    trace_request_end(tr, end_ns);
+    write_batch(t);
+    crash_clear_request(t->crash);
+    t->begun = false;
+    t->server = TRACE_SPAN_NONE;
+}
+
+void telemetry_db_observer(void *arg, const app_db_exec *e)
+{
+    telemetry *t = arg;
+    if (t == NULL || !t->begun || !trace_request_sampled(t->tr))
+        return;
+    trace_request *tr = t->tr;
+    const app_query *q = e->query;
+    const char *op = q != NULL && q->operation != NULL ? q->operation : "SQL";
+    const char *table = q != NULL ? q->table : NULL;
+    buf_reset(&t->scratch);
+    if ((table != NULL ? buf_printf(&t->scratch, "%s %s", op, table)
+                       : buf_puts(&t->scratch, op)) != 0)
+        return;
+    trace_span s = trace_span_start(tr, trace_span_current(tr), t->scratch.data, SPOOL_KIND_CLIENT,
+                                    e->start_ns);
+    trace_span_set_str(tr, s, "db.system.name", "sqlite");
+    trace_span_set_str(tr, s, "db.operation.name", op);
+    if (table != NULL)
+        trace_span_set_str(tr, s, "db.collection.name", table);
+    if (q != NULL && q->sql != NULL)
+        trace_span_set_str(tr, s, "db.query.text", q->sql);
+    if (e->rc != SQLITE_OK && e->rc != SQLITE_ROW && e->rc != SQLITE_DONE) {
+        char code[16];
+        snprintf(code, sizeof code, "%d", e->rc);
+        trace_span_set_str(tr, s, "db.response.status_code", code);
+        trace_span_set_str(tr, s, "error.type", sqlite3_errstr(e->rc));
+        trace_span_set_status(tr, s, SPOOL_STATUS_ERROR, sqlite3_errstr(e->rc));
+    }
+    trace_span_end(tr, s, e->end_ns);
+}
