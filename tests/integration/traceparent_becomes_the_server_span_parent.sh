@@ -193,7 +193,9 @@ expect "invalid traceparent: nothing in its trace id" \
 if command -v lighttpd >/dev/null 2>&1; then
   ws_start_lighttpd cgi "$T/lighttpd" "$API_BIN" "$T/www"
   lbase=http://127.0.0.1:$WS_PORT
-  ws_wait_http "$lbase/api/health-check" 20 || it_fail "no health-check answer from lighttpd"
+  # (Not health-check: it reports the spool's state, which a CGI process
+  # only knows after its first write.)
+  ws_wait_http "$lbase/api/activities/notifications" 20 || it_fail "no answer from lighttpd"
   tid5=$(it_trace_id); parent5=$(it_hex 8)
   read -r status _ < <(it_get "$lbase/api/activities/home" -A "$ua" \
     -H "traceparent: 00-$tid5-$parent5-01")

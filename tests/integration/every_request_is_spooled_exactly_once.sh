@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# 1,000 concurrent requests through nginx to two FastCGI workers leave
+# exactly 1,000 SERVER spans in the spool, one per request and trace, each
+# with its access record, and nothing dropped.
+. "$(dirname "$0")/lib.sh"
+it_need nginx
+it_require spawn-fcgi curl sqlite3
+
+N=1000
+THREADS=32
+ROUTE="GET /api/activities/home"
+
+it_env
+it_init_db
+ws_start_spawn_fcgi "$T" "$T/api.sock" 2 "$API_BIN"
+ws_start_nginx "$T/nginx" "$T/api.sock" "$T/www"
+base=http://127.0.0.1:$WS_PORT
+ws_wait_http "$base/api/health-check" 20 || it_fail "no health-check answer"
+
+fails=0
+expect() {   # expect NAME GOT WANTED
+  if [ "$2" = "$3" ]; then echo "PASS $1"; else
+    echo "FAIL $1: got '$2', wanted '$3'"; fails=$((fails + 1)); fi
+}
+
+# Each request carries its own traceparent; its answer must name that trace.
+# Writes the trace ids sent to $T/sent and prints "ok N" or the failures.
+t0=$(date +%s%N)
+"$PYTHON" - "$WS_PORT" "$N" "$THREADS" "$T/sent" > "$T/burst.out" <<'EOF'
+import http.client, os, sys, threading, time
+port, n, threads, out = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+ids = ["%08x%s" % (int(time.time()), os.urandom(12).hex()) for _ in range(n)]
+lock = threading.Lock()
+errors = []
+next_i = [0]
+
+def worker():
+    conn = None
+    while True:
+        with lock:
+            i = next_i[0]
+            if i >= n:
+                break
+            next_i[0] += 1
+        tid = ids[i]
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            conn.request("GET", "/api/activities/home",
+                         headers={"traceparent": "00-%s-%s-01" % (tid, os.urandom(8).hex()),
+                                  "User-Agent": "cruddur-it/burst"})
+            r = conn.getresponse()
+            r.read()
+            xray = r.getheader("X-Amzn-Trace-Id") or ""
+            want = "Root=1-%s-%s" % (tid[:8], tid[8:])
+            if r.status != 200 or not (xray == want or xray.startswith(want + ";")):
+                with lock:
+                    errors.append("%s: %d %s" % (tid, r.status, xray))
+        except Exception as e:  # noqa: BLE001 - any failure is reported
+            with lock:
+                errors.append("%s: %r" % (tid, e))
+        finally:
+            if conn is not None:
+                conn.close()
+
+ts = [threading.Thread(target=worker) for _ in range(threads)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+with open(out, "w") as f:
+    f.write("".join(t + "\n" for t in ids))
+if errors:
+    print("failed %d" % len(errors))
+    for e in errors[:20]:
+        print("  " + e)
+else:
+    print("ok %d" % n)
+EOF
+ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "     ($N requests, $THREADS at a time, in $ms ms)"
+expect "all $N answers are 200 and name their trace" "$(head -n 1 "$T/burst.out")" "ok $N"
+[ "$(head -n 1 "$T/burst.out")" = "ok $N" ] || cat "$T/burst.out"
+
+# The spool is written after each answer: wait for the last ones.
+count_sql="select count(*) from span where kind = 2 and name = '$ROUTE'
+             and json_extract(attributes, '$.\"user_agent.original\"') = 'cruddur-it/burst'"
+if ! it_spool_wait "$count_sql" "$N" 20; then
+  echo "     (after 20 s the spool holds $IT_GOT)"
+fi
+sleep 0.5   # anything written twice would show now
+expect "exactly $N SERVER spans for $ROUTE" "$(it_spool "$count_sql")" "$N"
+expect "each trace id once" \
+  "$(it_spool "select count(distinct trace_id) from span where kind = 2 and name = '$ROUTE'
+                 and json_extract(attributes, '$.\"user_agent.original\"') = 'cruddur-it/burst'")" "$N"
+it_spool "select trace_id from span where kind = 2 and name = '$ROUTE'
+            and json_extract(attributes, '$.\"user_agent.original\"') = 'cruddur-it/burst'" |
+  sort > "$T/spooled"
+sort "$T/sent" > "$T/sent.sorted"
+if cmp -s "$T/spooled" "$T/sent.sorted"; then
+  echo "PASS the spooled trace ids are exactly those sent"
+else
+  echo "FAIL the spooled trace ids differ from those sent:"
+  diff "$T/sent.sorted" "$T/spooled" | head -n 10
+  fails=$((fails + 1))
+fi
+expect "one access record per request" \
+  "$(it_spool "select count(*), count(distinct trace_id) from log
+                 where json_extract(attributes, '$.\"http.response.status_code\"') = 200
+                   and trace_id in (select trace_id from span where kind = 2
+                     and json_extract(attributes, '$.\"user_agent.original\"') = 'cruddur-it/burst')")" \
+  "$N|$N"
+expect "every SERVER span has its INTERNAL child" \
+  "$(it_spool "select count(*) from span s where s.kind = 2
+                 and json_extract(s.attributes, '$.\"user_agent.original\"') = 'cruddur-it/burst'
+                 and exists (select 1 from span c where c.trace_id = s.trace_id
+                               and c.parent_span_id = s.span_id and c.kind = 1)")" "$N"
+expect "nothing dropped" \
+  "$(it_spool "select coalesce((select value from counter where name = 'dropped_records'), 0)")" 0
+expect "span ids unique" "$(it_spool "select count(*) - count(distinct span_id) from span")" 0
+
+for pid in "${WS_WORKER_PIDS[@]}"; do
+  ws_alive "$pid" || it_fail "worker $pid died during the run"
+done
+[ "$fails" -eq 0 ] || it_fail "$fails check(s) failed"
+echo "$IT_NAME: PASS"

@@ -1,0 +1,241 @@
+/* Unit tests for app/telemetry: a request's way from its headers to rows in
+ * a real spool file: the SERVER span and its attributes, the incoming
+ * traceparent, CLIENT spans under the current span, the access record,
+ * error reports for 5xx, unsampled requests, and a spool that cannot be
+ * written (the request goes on, the drops are counted afterwards). */
+#include "check_main.h"
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "app/config.h"
+#include "app/telemetry.h"
+#include "util/tstamp.h"
+
+#define TID "4bf92f3577b34da6a3ce929d0e0e4736"
+#define PID "00f067aa0ba902b7"
+
+static char dir[64];
+static char spool_path[192];
+static app_config cfg;
+static rng_t rng;
+static telemetry *tel;
+
+static void start_with(const char *spool_setting)
+{
+    char state[128], spool_env[192], err[256];
+    snprintf(state, sizeof state, "CRUDDUR_STATE_DIR=%s", dir);
+    snprintf(spool_env, sizeof spool_env, "CRUDDUR_SPOOL=%s", spool_setting);
+    char *env[] = {state, spool_env, NULL};
+    ck_assert_msg(config_load(&cfg, env, err, sizeof err) == 0, "%s", err);
+    rng_seed_with(&rng, 42);
+    ck_assert_msg(telemetry_new(&cfg, &rng, &tel, err, sizeof err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(tel);
+}
+
+static void setup(void)
+{
+    strcpy(dir, "/tmp/cruddur-test-tel-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(spool_path, sizeof spool_path, "%s/spool.db", dir);
+    unsetenv("OTEL_TRACES_SAMPLER");
+    start_with(spool_path);
+}
+
+static void remove_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+        if (unlink(p) != 0)
+            remove_tree(p);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+static void teardown(void)
+{
+    telemetry_free(tel);
+    tel = NULL;
+    config_free(&cfg);
+    remove_tree(dir);
+}
+
+/* One request through begin/route/respond/finish, with the given status. */
+static void run_request(const char *method, const char *uri, const char *traceparent,
+                        int status, http_response *resp)
+{
+    char m[32], u[256], tp[128];
+    snprintf(m, sizeof m, "REQUEST_METHOD=%s", method);
+    snprintf(u, sizeof u, "REQUEST_URI=%s", uri);
+    snprintf(tp, sizeof tp, "HTTP_TRACEPARENT=%s", traceparent ? traceparent : "");
+    char *env[] = {m, u, tp, "REMOTE_ADDR=192.0.2.7", "SERVER_NAME=api.example",
+                   "SERVER_PORT=443", "HTTPS=on", "HTTP_USER_AGENT=check/1",
+                   "HTTP_AUTHORIZATION=Bearer sekrit", "SERVER_PROTOCOL=HTTP/1.1", NULL};
+    http_request req;
+    ck_assert_int_eq(http_request_init(&req, env), 0);
+    http_response_init(resp);
+    telemetry_begin(tel, &req);
+    route_match rm;
+    route_match_path(req.method, req.path, &rm);
+    telemetry_route(tel, &req, &rm);
+
+    /* a statement, as the database layer reports it */
+    static const app_query q = {0, "SELECT", "activities", "SELECT 1 FROM activities WHERE uuid = ?"};
+    int64_t t0 = tstamp_now_ns();
+    app_db_exec e = {&q, t0, t0 + 1000, SQLITE_DONE};
+    telemetry_db_observer(tel, &e);
+
+    if (status >= 500)
+        http_response_error(resp, status, "internal_error", "x");
+    else
+        http_response_text(resp, status, "ok");
+    telemetry_respond(tel, &req, resp);
+    telemetry_finish(tel, &req, resp);
+    http_request_free(&req);
+}
+
+static long long q_int(const char *sql)
+{
+    sqlite3 *db;
+    ck_assert_int_eq(sqlite3_open_v2(spool_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st;
+    ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+    long long v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return v;
+}
+
+START_TEST(server_span_continues_the_callers_trace)
+{
+    http_response resp;
+    run_request("GET", "/api/activities/home?api_key=abc&x=1", "00-" TID "-" PID "-01", 200, &resp);
+    ck_assert_ptr_nonnull(strstr(resp.headers.data, "X-Amzn-Trace-Id: Root=1-4bf92f35-77b34da6a3ce929d0e0e4736\r\n"));
+    http_response_free(&resp);
+
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2 AND trace_id = '" TID "'"
+                           " AND parent_span_id = '" PID "' AND name = 'GET /api/activities/home'"),
+                     1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span s WHERE s.kind = 2"
+                           " AND json_extract(s.attributes, '$.\"http.request.method\"') = 'GET'"
+                           " AND json_extract(s.attributes, '$.\"http.route\"') = '/api/activities/home'"
+                           " AND json_extract(s.attributes, '$.\"http.response.status_code\"') = 200"
+                           " AND json_extract(s.attributes, '$.\"url.scheme\"') = 'https'"
+                           " AND json_extract(s.attributes, '$.\"url.query\"') = 'api_key=[REDACTED]&x=1'"
+                           " AND json_extract(s.attributes, '$.\"client.address\"') = '192.0.2.7'"
+                           " AND json_extract(s.attributes, '$.\"server.port\"') = 443"
+                           " AND json_extract(s.attributes, '$.\"network.protocol.version\"') = '1.1'"),
+                     1);
+    /* the statement is a CLIENT span under the SERVER span */
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span c JOIN span s ON c.parent_span_id = s.span_id"
+                           " WHERE c.kind = 3 AND s.kind = 2 AND c.name = 'SELECT activities'"
+                           " AND json_extract(c.attributes, '$.\"db.system.name\"') = 'sqlite'"),
+                     1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM log WHERE trace_id = '" TID "'"
+                           " AND severity_number = 9 AND body LIKE '192.0.2.7 GET https %'"
+                           " AND body NOT LIKE '%abc%'"),
+                     1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM error"), 0);
+    ck_assert(telemetry_spool_ok(tel));
+}
+END_TEST
+
+START_TEST(server_errors_are_reported_with_their_trace)
+{
+    http_response resp;
+    run_request("GET", "/api/activities/home", NULL, 500, &resp);
+    http_response_free(&resp);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM error e JOIN span s ON s.trace_id = e.trace_id"
+                           " WHERE s.kind = 2 AND s.status_code = 2 AND e.level = 'error'"
+                           " AND e.context = 'GET /api/activities/home'"
+                           " AND e.request NOT LIKE '%sekrit%'"),
+                     1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2 AND events LIKE '%exception%'"), 1);
+}
+END_TEST
+
+START_TEST(unsampled_requests_keep_logs_and_errors)
+{
+    telemetry_free(tel);
+    config_free(&cfg);
+    setenv("OTEL_TRACES_SAMPLER", "always_off", 1);
+    start_with(spool_path);
+    http_response resp;
+    run_request("GET", "/api/activities/home", NULL, 503, &resp);
+    http_response_free(&resp);
+    unsetenv("OTEL_TRACES_SAMPLER");
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span"), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM log WHERE length(trace_id) = 32"), 1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM error WHERE length(trace_id) = 32"), 1);
+}
+END_TEST
+
+START_TEST(an_unwritable_spool_drops_and_counts)
+{
+    telemetry_free(tel);
+    config_free(&cfg);
+    char missing[160];
+    snprintf(missing, sizeof missing, "%s/not-yet/spool.db", dir);
+    start_with(missing);
+    http_response resp;
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    ck_assert_int_eq(resp.status, 200);
+    http_response_free(&resp);
+    ck_assert(!telemetry_spool_ok(tel));
+    /* The directory appears; a new worker (no reopen wait) writes, and the
+     * drops of the earlier one were its own: counted by a worker that can. */
+    char sub[160];
+    snprintf(sub, sizeof sub, "%s/not-yet", dir);
+    ck_assert_int_eq(mkdir(sub, 0750), 0);
+    telemetry_free(tel);
+    config_free(&cfg);
+    start_with(missing);
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    http_response_free(&resp);
+    ck_assert(telemetry_spool_ok(tel));
+    snprintf(spool_path, sizeof spool_path, "%s", missing);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 1);
+}
+END_TEST
+
+START_TEST(off_means_nothing)
+{
+    telemetry_free(tel);
+    config_free(&cfg);
+    char err[256];
+    char *env[] = {"CRUDDUR_TELEMETRY=off", NULL};
+    ck_assert_int_eq(config_load(&cfg, env, err, sizeof err), 0);
+    ck_assert_int_eq(telemetry_new(&cfg, &rng, &tel, err, sizeof err), 0);
+    ck_assert_ptr_null(tel);
+    ck_assert_ptr_null(telemetry_trace(tel));
+    ck_assert(telemetry_spool_ok(tel));
+}
+END_TEST
+
+Suite *make_suite(void)
+{
+    Suite *s = suite_create("telemetry");
+    TCase *tc = tcase_create("requests");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, server_span_continues_the_callers_trace);
+    tcase_add_test(tc, server_errors_are_reported_with_their_trace);
+    tcase_add_test(tc, unsampled_requests_keep_logs_and_errors);
+    tcase_add_test(tc, an_unwritable_spool_drops_and_counts);
+    tcase_add_test(tc, off_means_nothing);
+    suite_add_tcase(s, tc);
+    return s;
+}
