@@ -287,7 +287,7 @@ ws_stop_pid() {
     fi
   done
   # Reap those that are our own children.
-  for pid in "$@"; do wait "$pid" 2>/dev/null; done
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
   return 0
 }
 

@@ -53,6 +53,7 @@ enum stmt_id {
     ST_OLDEST, ST_ROW_ESTIMATE, ST_BEGIN_READ, ST_HIGH_IDS, ST_ORPHANS, ST_ORPHAN_DELETE,
     ST_PAGE_COUNT, ST_FREELIST, ST_PAGE_SIZE,
     ST_USER_VERSION, ST_APP_ID, ST_TABLE_COUNT, ST_META_GET, ST_META_SET,
+    ST_PENDING_SPANS, ST_PENDING_LOGS, ST_PENDING_ERRORS,
     ST_COUNT
 };
 
@@ -152,6 +153,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_META_GET] = "SELECT value FROM meta WHERE key = ?1",
     [ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2)"
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    [ST_PENDING_SPANS] = "SELECT count(*) FROM span WHERE id > ?1",
+    [ST_PENDING_LOGS] = "SELECT count(*) FROM log WHERE id > ?1",
+    [ST_PENDING_ERRORS] = "SELECT count(*) FROM error WHERE id > ?1",
 };
 
 /* Spans and logs go in with one multi-row INSERT per batch (up to MULTI_MAX
@@ -1387,6 +1391,25 @@ int spool_read_errors(spool *s, int64_t after_id, size_t limit, spool_error_fn f
         last = o.id;
     }
     return read_finish(s, st, rc, last, last_id);
+}
+
+int spool_count_after(spool *s, spool_stream stream, int64_t after_id, int64_t *rows)
+{
+    static const enum stmt_id ids[SPOOL_STREAM_COUNT] = {
+        ST_PENDING_SPANS, ST_PENDING_LOGS, ST_PENDING_ERRORS,
+    };
+    if (rows != NULL)
+        *rows = 0;
+    if (s == NULL || rows == NULL || spool_stream_name(stream) == NULL)
+        return SPOOL_ERROR;
+    sqlite3_stmt *st = stmt(s, ids[stream]);
+    if (st == NULL)
+        return prep_failed(s);
+    sqlite3_bind_int64(st, 1, after_id);
+    op_begin(s, s->op_budget_ns, 0);
+    int rc = query_int(st, rows, NULL);
+    op_end(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? SPOOL_OK : fail(s, rc, "count");
 }
 
 /* ---- cursors and exporter state ----------------------------------------- */

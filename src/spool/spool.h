@@ -197,6 +197,10 @@ int spool_read_logs(spool *s, int64_t after_id, size_t limit, spool_log_fn fn,
 int spool_read_errors(spool *s, int64_t after_id, size_t limit, spool_error_fn fn,
                       void *ctx, int64_t *last_id);
 
+/* *rows = how many records of the stream have an id > after_id: the backlog
+ * past a cursor (counts rows, so it takes time in proportion to them). */
+int spool_count_after(spool *s, spool_stream st, int64_t after_id, int64_t *rows);
+
 /* An exporter's cursor: every record of the stream with id <= last_id was
  * delivered. A cursor row registers the exporter for that stream: pruning
  * keeps what it has not passed. get: SPOOL_NOTFOUND and *last_id = 0 when the

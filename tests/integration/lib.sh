@@ -84,10 +84,15 @@ it_check_logs() {
   return 1
 }
 
+# it_at_exit COMMAND: run by the EXIT trap first (undo what rm -rf cannot).
+IT_AT_EXIT=()
+it_at_exit() { IT_AT_EXIT+=("$1"); }
+
 it_cleanup() {
-  local rc=$?
+  local rc=$? c
   trap - EXIT
   set +e
+  for c in "${IT_AT_EXIT[@]}"; do eval "$c"; done
   ws_stop_all
   if [ "$rc" -eq 0 ] && ! it_check_logs; then rc=1; fi
   if [ "$rc" -ne 0 ] && [ "$rc" -ne 77 ]; then

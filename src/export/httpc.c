@@ -1,0 +1,246 @@
+/* httpc: POSTs the exporters' payloads with libcurl over one reused
+ * connection, and reads back what the delivery engine needs from the answer.
+ * See httpc.h. */
+#ifdef HAVE_CONFIG_H
+#include "autoconfig.h"
+#endif
+#include "export/httpc.h"
+
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <zlib.h>
+
+#include "export/backoff.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "0.0.0"
+#endif
+
+struct httpc {
+    CURL *curl;
+    const volatile sig_atomic_t *stop;
+    buf_t zbody;                 /* the compressed body, reused */
+    long connect_ms, total_ms;
+};
+
+void httpc_response_init(httpc_response *r)
+{
+    memset(r, 0, sizeof *r);
+    r->retry_after_ms = r->rate_remaining = r->rate_remaining_s = -1;
+}
+
+void httpc_response_free(httpc_response *r)
+{
+    if (r != NULL)
+        buf_free(&r->body);
+}
+
+static void response_reset(httpc_response *r)
+{
+    buf_t body = r->body;
+    buf_reset(&body);
+    httpc_response_init(r);
+    r->body = body;
+}
+
+int httpc_new(httpc **out, long connect_timeout_ms, long timeout_ms,
+              const volatile sig_atomic_t *stop)
+{
+    *out = NULL;
+    httpc *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return -1;
+    c->curl = curl_easy_init();
+    if (c->curl == NULL) {
+        free(c);
+        return -1;
+    }
+    c->stop = stop;
+    httpc_set_timeouts(c, connect_timeout_ms, timeout_ms);
+    *out = c;
+    return 0;
+}
+
+void httpc_set_timeouts(httpc *c, long connect_timeout_ms, long timeout_ms)
+{
+    c->connect_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 5000;
+    c->total_ms = timeout_ms > 0 ? timeout_ms : 30000;
+}
+
+void httpc_free(httpc *c)
+{
+    if (c == NULL)
+        return;
+    curl_easy_cleanup(c->curl);
+    buf_free(&c->zbody);
+    free(c);
+}
+
+int httpc_gzip(const void *in, size_t len, buf_t *out)
+{
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    /* Level 1: JSON still shrinks several times, at a fraction of the CPU. */
+    if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -1;
+    size_t bound = deflateBound(&z, (uLong)len) + 32;
+    if (buf_reserve(out, bound) != 0) {
+        deflateEnd(&z);
+        return -1;
+    }
+    z.next_in = (Bytef *)(uintptr_t)in;
+    z.avail_in = (uInt)len;
+    z.next_out = (Bytef *)out->data + out->len;
+    z.avail_out = (uInt)bound;
+    int rc = deflate(&z, Z_FINISH);
+    if (rc != Z_STREAM_END) {
+        deflateEnd(&z);
+        return -1;
+    }
+    out->len += bound - z.avail_out;
+    out->data[out->len] = '\0';
+    deflateEnd(&z);
+    return 0;
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+    httpc_response *r = arg;
+    size_t len = size * n;
+    size_t room = r->body.len < HTTPC_MAX_BODY ? HTTPC_MAX_BODY - r->body.len : 0;
+    if (room > 0 && buf_append(&r->body, p, len < room ? len : room) != 0)
+        return 0;
+    return len;
+}
+
+/* Copies a header's value (without blanks and CRLF) into dst. */
+static void header_value(const char *p, size_t len, char *dst, size_t size)
+{
+    while (len > 0 && (*p == ' ' || *p == '\t')) {
+        p++;
+        len--;
+    }
+    while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n' || p[len - 1] == ' ' ||
+                       p[len - 1] == '\t'))
+        len--;
+    if (len >= size)
+        len = size - 1;
+    memcpy(dst, p, len);
+    dst[len] = '\0';
+}
+
+static int header_is(const char *line, size_t len, const char *name, const char **value,
+                     size_t *vlen)
+{
+    size_t n = strlen(name);
+    if (len <= n || line[n] != ':' || strncasecmp(line, name, n) != 0)
+        return 0;
+    *value = line + n + 1;
+    *vlen = len - n - 1;
+    return 1;
+}
+
+static size_t on_header(char *p, size_t size, size_t n, void *arg)
+{
+    httpc_response *r = arg;
+    size_t len = size * n;
+    const char *v;
+    size_t vl;
+    char val[256];
+    if (len >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        /* a new answer (after 100 Continue, say): forget the previous one's headers */
+        r->retry_after_ms = r->rate_remaining = r->rate_remaining_s = -1;
+        r->content_type[0] = '\0';
+    } else if (header_is(p, len, "Retry-After", &v, &vl)) {
+        header_value(v, vl, val, sizeof val);
+        r->retry_after_ms = backoff_parse_retry_after(val, (int64_t)time(NULL));
+    } else if (header_is(p, len, "X-Rate-Limit-Remaining-Seconds", &v, &vl)) {
+        header_value(v, vl, val, sizeof val);
+        r->rate_remaining_s = backoff_parse_uint(val);
+    } else if (header_is(p, len, "X-Rate-Limit-Remaining", &v, &vl)) {
+        header_value(v, vl, val, sizeof val);
+        r->rate_remaining = backoff_parse_uint(val);
+    } else if (header_is(p, len, "Content-Type", &v, &vl)) {
+        header_value(v, vl, r->content_type, sizeof r->content_type);
+    }
+    return len;
+}
+
+static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+    const httpc *c = arg;
+    return c->stop != NULL && *c->stop ? 1 : 0;
+}
+
+int httpc_post(httpc *c, const char *url, const char *const *headers, const void *body,
+               size_t len, int gzip, httpc_response *r)
+{
+    response_reset(r);
+    struct curl_slist *hl = NULL, *t;
+    const void *payload = body;
+    size_t plen = len;
+    if (gzip) {
+        buf_reset(&c->zbody);
+        if (httpc_gzip(body, len, &c->zbody) != 0)
+            return -1;
+        payload = c->zbody.data;
+        plen = c->zbody.len;
+        if ((t = curl_slist_append(hl, "Content-Encoding: gzip")) == NULL)
+            goto oom;
+        hl = t;
+    }
+    /* No "Expect: 100-continue" round trip before large bodies. */
+    if ((t = curl_slist_append(hl, "Expect:")) == NULL)
+        goto oom;
+    hl = t;
+    for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
+        if ((t = curl_slist_append(hl, headers[i])) == NULL)
+            goto oom;
+        hl = t;
+    }
+    CURL *h = c->curl;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(h, CURLOPT_POST, 1L);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)plen);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_USERAGENT, "cruddur-export/" PACKAGE_VERSION);
+    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, c->connect_ms);
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, c->total_ms);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(h, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    char errbuf[CURL_ERROR_SIZE];
+    errbuf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+    CURLcode rc = curl_easy_perform(h);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+    curl_slist_free_all(hl);
+    r->sent_bytes = plen;
+    if (rc == CURLE_OK) {
+        curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
+        return 0;
+    }
+    r->status = 0;
+    r->transport_error = (int)rc;
+    r->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
+    r->aborted = rc == CURLE_ABORTED_BY_CALLBACK;
+    snprintf(r->error, sizeof r->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    return 1;
+oom:
+    curl_slist_free_all(hl);
+    return -1;
+}
