@@ -9,6 +9,7 @@
 #endif
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -385,7 +386,8 @@ static void dispatch(app_ctx *ctx, const route_match *m, http_request *req, http
         return;
     case ROUTE_TEST_CRASH: {
         /* A real SIGSEGV, for the crash handler's tests. */
-        volatile int *volatile p = NULL;
+        /* Not NULL: UBSan would catch a null store before the kernel does. */
+        volatile int *volatile p = (volatile int *)(uintptr_t)16;
         *p = 1;
         internal_error(ctx, resp, "GET /api/test/crash did not crash");
         return;

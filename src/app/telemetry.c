@@ -310,8 +310,20 @@ void telemetry_begin(telemetry *t, const http_request *req)
             trace_span_set_str(tr, s, "url.query", t->scratch.data != NULL ? t->scratch.data : "");
     }
     trace_span_set_str(tr, s, "url.scheme", req->scheme != NULL ? req->scheme : "http");
-    if (req->server_name != NULL && req->server_name[0] != '\0')
+    /* The name the client asked for (Host), as the conventions want; the
+     * web server's own name only when there is none. */
+    const char *host = http_request_header(req, "Host");
+    if (host != NULL && host[0] != '\0') {
+        size_t hl = strlen(host);
+        const char *colon = strrchr(host, ':');
+        if (colon != NULL && strchr(colon, ']') == NULL)
+            hl = (size_t)(colon - host);
+        buf_reset(&t->scratch);
+        if (buf_append(&t->scratch, host, hl) == 0 && t->scratch.data != NULL)
+            trace_span_set_str(tr, s, "server.address", t->scratch.data);
+    } else if (req->server_name != NULL && req->server_name[0] != '\0') {
         trace_span_set_str(tr, s, "server.address", req->server_name);
+    }
     if (req->server_port > 0)
         trace_span_set_int(tr, s, "server.port", req->server_port);
     if (req->remote_addr != NULL && req->remote_addr[0] != '\0')

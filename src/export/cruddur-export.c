@@ -19,6 +19,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,11 +178,15 @@ static const char *env(const char *name)
     return v != NULL && *v != '\0' ? v : NULL;
 }
 
-static int config_error(const char *fmt, const char *arg)
+static int config_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int config_error(const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
     fprintf(stderr, PROG ": configuration: ");
-    fprintf(stderr, fmt, arg);
+    vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
+    va_end(ap);
     return EXPORT_EXIT_CONFIG;
 }
 
@@ -328,8 +333,9 @@ static int take_lock(const char *spool_path, const char *name, int *fd_out, long
     }
     char pid[32];
     int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-    if (ftruncate(fd, 0) == 0 && pwrite(fd, pid, (size_t)n, 0) != n)
-        ;
+    /* only for the message a second run prints: failing to write it is harmless */
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n)
+        pid[0] = '\0';
     *fd_out = fd;
     return 0;
 }
@@ -462,6 +468,7 @@ int main(int argc, char **argv)
         .poll_ms = o.interval_s * 1000,
         .checkpoint_ms = 5000,
         .stop = &stop_requested,
+        .dry_from_id = o.dry_run && o.from_id > 0 ? o.from_id : 0,
     };
     export_stats st;
     rc = export_run(s, h, su.list, su.n, &eo, &st);

@@ -427,6 +427,22 @@ static size_t live_count(const export_batch *b, size_t lo, size_t hi)
     return n;
 }
 
+static int hexish(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+}
+
+/* True when key appears in message as a whole word: an id inside a longer
+ * id (a span id among a trace id's zeros) does not count. */
+static int names(const char *message, const char *key)
+{
+    size_t n = strlen(key);
+    for (const char *p = strstr(message, key); p != NULL; p = strstr(p + 1, key))
+        if ((p == message || !hexish(p[-1])) && !hexish(p[n]))
+            return 1;
+    return 0;
+}
+
 /* Marks the live items of [lo, hi) that the message names (by key); at most
  * `limit` of them. Returns how many, or -1. */
 static int64_t mark_named(engine *e, size_t lo, size_t hi, const char *message, int64_t limit)
@@ -434,7 +450,7 @@ static int64_t mark_named(engine *e, size_t lo, size_t hi, const char *message, 
     int64_t n = 0;
     for (size_t i = lo; i < hi && n < limit; i++) {
         export_item *it = &e->b.items[i];
-        if (it->skip || it->key[0] == '\0' || strstr(message, it->key) == NULL)
+        if (it->skip || it->key[0] == '\0' || !names(message, it->key))
             continue;
         if (set_reason(&e->b, it, message) != 0)
             return -1;
@@ -763,7 +779,7 @@ int export_run(spool *s, httpc *h, export_target *const *targets, size_t n_targe
     e.out = o->out ? o->out : stdout;
     e.exporter = n_targets > 0 ? targets[0]->exporter : "?";
     for (int k = 0; k < SPOOL_STREAM_COUNT; k++)
-        e.dry_cursor[k] = -1;
+        e.dry_cursor[k] = o->dry_run && o->dry_from_id > 0 ? o->dry_from_id - 1 : -1;
     rng_seed_with(&e.rng, o->seed ? o->seed : (uint64_t)t0 ^ ((uint64_t)getpid() << 32));
     httpc_response_init(&e.resp);
     export_batch_init(&e.b, 0, 0);
@@ -775,7 +791,7 @@ int export_run(spool *s, httpc *h, export_target *const *targets, size_t n_targe
         for (size_t i = 0; i < n_targets && rc == STEP_OK; i++) {
             size_t got;
             do {
-                if (o->max_batches > 0 && st->batches >= o->max_batches)
+                if (stopped(&e) || (o->max_batches > 0 && st->batches >= o->max_batches))
                     break;
                 rc = one_batch(&e, targets[i], &got);
                 got_any += got;

@@ -145,6 +145,7 @@ typedef struct export_options {
     FILE *log;                      /* messages (NULL: stderr) */
     const volatile sig_atomic_t *stop;
     uint64_t seed;                  /* jitter seed (0: from the clock and pid) */
+    int64_t dry_from_id;            /* dry run: start at this record id (0: at the cursor) */
 } export_options;
 
 typedef struct export_stats {

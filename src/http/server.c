@@ -242,6 +242,13 @@ int server_run_cgi(const server_config *cfg)
     signal(SIGPIPE, SIG_IGN);
 
     serve_one(cfg, environ, read_stdio, stdin, &req, &resp);
+    /* Some web servers (lighttpd) send SIGTERM as soon as stdout closes; the
+     * after-hook's work is bounded, so let it finish first. */
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    sigaddset(&term, SIGHUP);
+    sigprocmask(SIG_BLOCK, &term, NULL);
     if (http_response_serialize(&resp, &out) != 0 ||
         fwrite(out.data, 1, out.len, stdout) != out.len)
         status = 1;
@@ -259,6 +266,8 @@ int server_run_cgi(const server_config *cfg)
     http_request_free(&req);
     http_response_free(&resp);
     buf_free(&out);
+    /* SIGTERM stays blocked: the process is about to exit, and it should do
+     * so through its own clean-up, not the signal. */
     return status;
 }
 

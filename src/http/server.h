@@ -38,6 +38,7 @@ int server_listen(const char *address, int backlog);
 int server_run_fastcgi(const server_config *cfg, int listen_fd);
 
 /* Serves exactly one CGI request from the environment and stdin/stdout.
+ * SIGTERM and SIGHUP are left blocked: call it last, before exiting.
  * Returns 0, or 1 if the answer could not be written. */
 int server_run_cgi(const server_config *cfg);
 

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "spool/spool_sql.h"
+#include "spool/walvfs.h"
 
 #define APPLICATION_ID 1129468752       /* 'CRSP', set by the v1 schema */
 #define RES_CACHE 4                     /* resources a process writes with */
@@ -31,6 +32,9 @@
 #define CLOSE_BUDGET_NS 50000000LL      /* flushing the dropped count at close */
 #define PROGRESS_OPS 1000               /* VM steps between deadline checks */
 #define WAL_LIMIT_BYTES 4194304         /* -wal truncated back to this */
+#define CKPT_FRAMES 1000                /* a writer checkpoints each time the WAL grew by this */
+#define RESTART_FRAMES 2000             /* past this the WAL did not start over by itself */
+#define CKPT_WAIT_NS 50000000LL         /* how long a restarting checkpoint waits for others */
 #define BUSY_SPIN_NS 100000LL           /* yield, not sleep, for this long */
 #define BUSY_SLEEP_NS 25000LL           /* then sleep this, doubling as the */
 #define BUSY_SLEEP_MAX_NS 200000LL      /* wait grows, up to this: a waiter that
@@ -180,10 +184,12 @@ static const enum stmt_id stream_delete[SPOOL_STREAM_COUNT] = {
 
 struct spool {
     sqlite3 *db;
+    walvfs *vfs;                /* writers: the WAL written one commit at a time */
     sqlite3_stmt *st[ST_COUNT];
     sqlite3_stmt *multi[2][MULTI_MAX];  /* [0 span, 1 log][rows - 1] */
     int readonly;
     int no_checkpoint;          /* SPOOL_NO_CHECKPOINT */
+    int ckpt_at;                /* WAL frames at which this writer checkpoints next */
     int64_t lock_deadline;      /* CLOCK_MONOTONIC ns; 0: do not wait for locks */
     int64_t wait_start;         /* when the current lock wait began */
     int64_t work_deadline;      /* 0: statements may run as long as they need */
@@ -266,6 +272,37 @@ static void op_end(spool *s)
 {
     s->lock_deadline = 0;
     s->work_deadline = 0;
+}
+
+/* Called after each commit of this connection with the WAL's size in frames
+ * (instead of SQLite's autocheckpoint, which, once the WAL is past its
+ * threshold, checkpoints, and so syncs, after every commit).
+ *
+ * The WAL starts over only when a writer begins while every frame is back in
+ * the database; with writers back to back that moment never comes and the
+ * WAL would grow without end. So: a PASSIVE checkpoint each time the WAL
+ * grew by CKPT_FRAMES (it waits for nobody), and, when the WAL is past
+ * RESTART_FRAMES all the same, a RESTART checkpoint, which holds other
+ * writers back (for at most CKPT_WAIT_NS, then gives up) until the last
+ * frames are copied, so that the next writer starts the WAL over. */
+static int wal_commit_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    spool *s = arg;
+    if (frames < CKPT_FRAMES) {
+        s->ckpt_at = CKPT_FRAMES;
+        return SQLITE_OK;
+    }
+    if (frames < s->ckpt_at)
+        return SQLITE_OK;
+    int64_t lock = s->lock_deadline, work = s->work_deadline;
+    s->lock_deadline = mono_ns() + CKPT_WAIT_NS;
+    s->work_deadline = 0;
+    int mode = frames >= RESTART_FRAMES ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE;
+    sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
+    s->lock_deadline = lock;
+    s->work_deadline = work;
+    s->ckpt_at = frames + CKPT_FRAMES;
+    return SQLITE_OK;
 }
 
 /* The status for an SQLite result, looking at errno where SQLite's code is
@@ -729,11 +766,14 @@ static int configure(spool *s, const char *path)
     char sql[160];
     snprintf(sql, sizeof sql,
              "PRAGMA synchronous = NORMAL; PRAGMA journal_size_limit = %d;"
-             " PRAGMA wal_autocheckpoint = %d;", WAL_LIMIT_BYTES,
-             s->no_checkpoint ? 0 : 1000);
+             " PRAGMA wal_autocheckpoint = 0;", WAL_LIMIT_BYTES);
     rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return setup_fail(s, rc, "setting pragmas", path);
+    if (!s->no_checkpoint) {
+        s->ckpt_at = CKPT_FRAMES;
+        sqlite3_wal_hook(s->db, wal_commit_hook, s);
+    }
     sqlite3_stmt *mp = NULL;
     if (sqlite3_prepare_v2(s->db, "PRAGMA max_page_count", -1, &mp, NULL) == SQLITE_OK &&
         sqlite3_step(mp) == SQLITE_ROW)
@@ -775,7 +815,9 @@ int spool_open(const char *path, unsigned flags, unsigned mode, spool **out,
     s->no_checkpoint = (flags & SPOOL_NO_CHECKPOINT) != 0;
     s->op_budget_ns = SPOOL_DEFAULT_OP_BUDGET_NS;
     int oflags = (rdonly ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE) | SQLITE_OPEN_NOMUTEX;
-    int rc = sqlite3_open_v2(path, &s->db, oflags, NULL);
+    if (!rdonly)
+        s->vfs = walvfs_new();      /* NULL: SQLite's own VFS, which works as well */
+    int rc = sqlite3_open_v2(path, &s->db, oflags, s->vfs != NULL ? walvfs_name(s->vfs) : NULL);
     int status;
     if (rc != SQLITE_OK) {
         status = s->db != NULL ? setup_fail(s, rc, "open", path) : SPOOL_ERROR;
@@ -848,7 +890,9 @@ void spool_close(spool *s)
         sqlite3_finalize(s->multi[i / MULTI_MAX][i % MULTI_MAX]);
     for (int i = 0; i < RES_CACHE; i++)
         free(s->res[i].json);
-    sqlite3_close(s->db);
+    /* the VFS must outlive the connection: kept (leaked) if it would not close */
+    if (sqlite3_close(s->db) == SQLITE_OK)
+        walvfs_free(s->vfs);
     free(s);
 }
 

@@ -1098,8 +1098,15 @@ int trace_add_crash(trace_request *tr, const crash_record *rec)
     buf_t msg = BUF_INIT;
     int rc = buf_printf(&msg, "worker %ld died of %s (signal %d, code %d) at 0x%" PRIx64, rec->pid,
                         cls, rec->signo, rec->code, rec->addr);
-    if (rec->request[0] != '\0')
-        rc |= buf_printf(&msg, " while serving \"%s\"", rec->request);
+    if (rec->request[0] != '\0') {
+        /* "METHOD target": the target was redacted when it was noted, but
+         * scrub again in case the rules changed since. */
+        size_t ml = strcspn(rec->request, " ");
+        const char *target = rec->request + ml + (rec->request[ml] == ' ');
+        rc |= buf_printf(&msg, " while serving \"%.*s ", (int)ml, rec->request);
+        rc |= redact_url(tr->cfg.redact, target, &msg);
+        rc |= buf_putc(&msg, '"');
+    }
     if (!rec->complete)
         rc |= buf_puts(&msg, " (crash record truncated)");
     if (rc != 0) {

@@ -41,7 +41,7 @@ requests() {
     tid=$(it_trace_id)
     echo "$tid" >> "$ids"
     read -r status secs < <(it_get "$url" -H "traceparent: 00-$tid-$(it_hex 8)-01")
-    ms=$("$PYTHON" -c 'import sys; print(int(float(sys.argv[1]) * 1000))' "$secs")
+    ms=$(awk -v s="$secs" 'BEGIN { printf "%d", s * 1000 }')
     [ "$ms" -gt "$worst" ] && worst=$ms
     if [ "$status" != 200 ] || ! cmp -s "$T/body" "$T/home.json"; then
       bad=$((bad + 1)); echo "     request $i: $status $(head -c 200 "$T/body")"
@@ -141,11 +141,13 @@ ws_stop_pid "${ro_workers[@]}"   # the last handle closes: no -wal, no -shm left
 ro_how=
 if [ "$(id -u)" -ne 0 ]; then
   chmod 0444 "$spool2"; chmod 0555 "$T/ro"
-  ro_how=chmod
+  ro_how="chmod"
+  # shellcheck disable=SC2016   # expanded at exit
   it_at_exit 'chmod 0755 "$T/ro"'
 elif command -v chattr >/dev/null 2>&1 && chattr +i "$spool2" 2>/dev/null; then
-  ro_how=chattr
+  ro_how="chattr"
   # rm -rf cannot remove an immutable file.
+  # shellcheck disable=SC2016   # expanded at exit
   it_at_exit 'chattr -i "$spool2" 2>/dev/null'
 fi
 if [ -z "$ro_how" ]; then
@@ -156,6 +158,7 @@ else
   requests "read-only spool ($ro_how)" "$base2" "$N" "$T/ro.ids"
   if [ "$ro_how" = chmod ]; then chmod 0755 "$T/ro"; chmod 0640 "$spool2"; else chattr -i "$spool2"; fi
   cp "$T/ro.ids" "$T/ro.all"
+  # shellcheck disable=SC2034   # read by it_spool
   IT_SPOOL=$spool2
   settle "read-only spool" "$base2" "$T/ro.all" 0
   expect "read-only spool: none of those requests was written late" \

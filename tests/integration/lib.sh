@@ -9,6 +9,8 @@
 #   it_require   errors (exit 99) when another tool is absent
 #   it_fail      stops the test with a message
 #   it_spool     sqlite3 on the telemetry spool; it_spool_wait polls it
+#   it_get       one request through curl (it_header reads its answer)
+#   it_at_exit   a command for the EXIT trap (undo what rm -rf cannot)
 # and an EXIT trap that stops, by pid, everything started through
 # scripts/lib/webserver.sh (or it_track), even when the test fails, and
 # fails the test if a sanitizer reported anything in the logs.
@@ -124,8 +126,9 @@ it_env() {
   mkdir -p "$CRUDDUR_STATE_DIR"
 }
 
-# it_spool SQL...: runs SQL on the spool (read-only, waiting out a writer's
-# lock), one row a line, columns separated by |.
+# it_spool SQL...: runs SQL on the spool ($IT_SPOOL if set, else
+# $CRUDDUR_SPOOL; read-only, waiting out a writer's lock), one row a line,
+# columns separated by |.
 it_spool() {
   sqlite3 -batch -readonly -cmd '.timeout 5000' "${IT_SPOOL:-$CRUDDUR_SPOOL}" "$@"
 }

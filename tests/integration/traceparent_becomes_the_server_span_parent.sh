@@ -193,8 +193,8 @@ expect "invalid traceparent: nothing in its trace id" \
 if command -v lighttpd >/dev/null 2>&1; then
   ws_start_lighttpd cgi "$T/lighttpd" "$API_BIN" "$T/www"
   lbase=http://127.0.0.1:$WS_PORT
-  # (Not health-check: it reports the spool's state, which a CGI process
-  # only knows after its first write.)
+  # (Not health-check: it also reports the spool's state, which is not
+  # what this waits for.)
   ws_wait_http "$lbase/api/activities/notifications" 20 || it_fail "no answer from lighttpd"
   tid5=$(it_trace_id); parent5=$(it_hex 8)
   read -r status _ < <(it_get "$lbase/api/activities/home" -A "$ua" \

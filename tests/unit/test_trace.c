@@ -436,7 +436,7 @@ START_TEST(crash_record_becomes_a_critical_report)
         ck_assert_str_eq(e->level, "critical");
         ck_assert_str_eq(e->class_name, "SIGSEGV");
         ck_assert_str_eq(e->message, "worker 4242 died of SIGSEGV (signal 11, code 1) at 0x0 while "
-                                     "serving \"GET /api/test/crash?token=abc\"");
+                                     "serving \"GET /api/test/crash?token=[REDACTED]\"");
         ck_assert_str_eq(e->trace_id, TID);
         ck_assert_str_eq(e->span_id, PID);
         ck_assert(e->time_ns == rec.time_ns);
