@@ -110,30 +110,6 @@ static const app_query q_count_reply = {
     "UPDATE activities SET replies_count = replies_count + 1"
     " WHERE uuid = ?1 AND expires_at_us > ?2 RETURNING expires_at_us"};
 
-static svc_status from_db(int status)
-{
-    return status == APP_DB_OK ? SVC_OK : status == APP_DB_BUSY ? SVC_UNAVAILABLE : SVC_ERROR;
-}
-
-/* Text from the database goes into JSON unchecked: it was checked as UTF-8
- * on its way in (the JSON parser refuses anything else), and json_dumps
- * fails on a bad string rather than sending it. */
-static json_t *col_string(sqlite3_stmt *st, int col)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    if (s == NULL)
-        return json_null();
-    return json_stringn_nocheck(s, (size_t)sqlite3_column_bytes(st, col));
-}
-
-static json_t *time_json(int64_t us)
-{
-    char iso[TSTAMP_ISO_SIZE];
-    if (tstamp_iso8601(us, iso) != 0)
-        return json_null();
-    return json_stringn_nocheck(iso, strlen(iso));
-}
-
 /* Keys are constant ASCII: no need to check them either. */
 #define SET(o, key, value) json_object_set_new_nocheck((o), (key), (value))
 
@@ -143,15 +119,15 @@ static json_t *activity_from_row(sqlite3_stmt *st, json_t **replies)
 {
     json_t *o = json_object();
     json_t *r = json_array();
-    if (o == NULL || r == NULL || SET(o, "uuid", col_string(st, 0)) != 0 ||
-        SET(o, "display_name", col_string(st, 1)) != 0 ||
-        SET(o, "handle", col_string(st, 2)) != 0 ||
-        SET(o, "message", col_string(st, 3)) != 0 ||
+    if (o == NULL || r == NULL || SET(o, "uuid", svc_json_column(st, 0)) != 0 ||
+        SET(o, "display_name", svc_json_column(st, 1)) != 0 ||
+        SET(o, "handle", svc_json_column(st, 2)) != 0 ||
+        SET(o, "message", svc_json_column(st, 3)) != 0 ||
         SET(o, "likes_count", json_integer(sqlite3_column_int64(st, 4))) != 0 ||
         SET(o, "replies_count", json_integer(sqlite3_column_int64(st, 5))) != 0 ||
         SET(o, "reposts_count", json_integer(sqlite3_column_int64(st, 6))) != 0 ||
-        SET(o, "created_at", time_json(sqlite3_column_int64(st, 7))) != 0 ||
-        SET(o, "expires_at", time_json(sqlite3_column_int64(st, 8))) != 0 ||
+        SET(o, "created_at", svc_json_time(sqlite3_column_int64(st, 7))) != 0 ||
+        SET(o, "expires_at", svc_json_time(sqlite3_column_int64(st, 8))) != 0 ||
         json_object_set_nocheck(o, "replies", r) != 0) {
         json_decref(o);
         json_decref(r);
@@ -186,7 +162,7 @@ static json_t *reply_json(json_t *uuid, json_t *parent, json_t *display_name, js
     failed |= SET(o, "likes_count", json_integer(likes)) != 0;
     failed |= SET(o, "replies_count", json_integer(replies)) != 0;
     failed |= SET(o, "reposts_count", json_integer(reposts)) != 0;
-    failed |= SET(o, "created_at", time_json(created_us)) != 0;
+    failed |= SET(o, "created_at", svc_json_time(created_us)) != 0;
     if (failed) {
         json_decref(o);
         return NULL;
@@ -217,14 +193,14 @@ static svc_status read_list(svc_ctx *c, sqlite3_stmt *st, json_t **out)
         }
         if (sqlite3_column_type(st, 9) == SQLITE_NULL)
             continue;
-        json_t *r = reply_json(col_string(st, 9), json_incref(cur_uuid), col_string(st, 10),
-                               col_string(st, 11), col_string(st, 12),
+        json_t *r = reply_json(svc_json_column(st, 9), json_incref(cur_uuid), svc_json_column(st, 10),
+                               svc_json_column(st, 11), svc_json_column(st, 12),
                                sqlite3_column_int64(st, 13), sqlite3_column_int64(st, 14),
                                sqlite3_column_int64(st, 15), sqlite3_column_int64(st, 16));
         if (r == NULL || json_array_append_new(replies, r) != 0)
             oom = true;
     }
-    svc_status s = from_db(app_db_end(c->db, st, oom ? SQLITE_OK : rc));
+    svc_status s = svc_from_db(app_db_end(c->db, st, oom ? SQLITE_OK : rc));
     if (s == SVC_OK && oom)
         s = SVC_ERROR;
     if (s != SVC_OK) {
@@ -251,7 +227,7 @@ svc_status activities_home(svc_ctx *c, int limit, json_t **out)
         limit = ACTIVITIES_LIST_MAX;
     sqlite3_stmt *st = app_db_begin(c->db, &q_home);
     if (st == NULL)
-        return from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
+        return svc_from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
     sqlite3_bind_int64(st, 1, c->now_us);
     sqlite3_bind_int(st, 2, limit);
     return read_list(c, st, out);
@@ -266,7 +242,7 @@ svc_status activities_notifications(svc_ctx *c, json_t **out)
     sqlite3_stmt *st = app_db_begin(c->db, &q_notifications);
     if (st == NULL) {
         free(phrase);
-        return from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
+        return svc_from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
     }
     sqlite3_bind_text(st, 1, c->user_handle, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, phrase, -1, SQLITE_STATIC);
@@ -287,7 +263,7 @@ static svc_status user_exists(svc_ctx *c, const char *handle)
         rc = sqlite3_step(st);
     }
     int found = rc == SQLITE_ROW;
-    svc_status s = from_db(app_db_end(c->db, st, rc));
+    svc_status s = svc_from_db(app_db_end(c->db, st, rc));
     if (s != SVC_OK)
         return s;
     return found ? SVC_OK : SVC_NOT_FOUND;
@@ -303,7 +279,7 @@ svc_status activities_user(svc_ctx *c, const char *handle, json_t **out)
         return SVC_NOT_FOUND;
     sqlite3_stmt *st = app_db_begin(c->db, &q_user_activities);
     if (st == NULL)
-        return from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
+        return svc_from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
     sqlite3_bind_text(st, 1, handle, (int)len, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->now_us);
     sqlite3_bind_int(st, 3, ACTIVITIES_LIST_MAX);
@@ -363,7 +339,7 @@ svc_status activities_search(svc_ctx *c, const char *term, json_t **out)
     sqlite3_stmt *st = app_db_begin(c->db, &q_search);
     if (st == NULL) {
         free(query);
-        return from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
+        return svc_from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
     }
     sqlite3_bind_text(st, 1, query, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->now_us);
@@ -391,7 +367,7 @@ svc_status activities_show(svc_ctx *c, const char *uuid, json_t **out)
         return SVC_NOT_FOUND;
     sqlite3_stmt *st = app_db_begin(c->db, &q_show);
     if (st == NULL)
-        return from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
+        return svc_from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
     sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, c->now_us);
     json_t *list = NULL;
@@ -435,13 +411,13 @@ static svc_status acting_user(svc_ctx *c, user_row *u)
             found = id != NULL && strlen(id) < UUID_STR_SIZE;
             if (found) {
                 strcpy(u->uuid, id);
-                u->display_name = col_string(st, 1);
-                u->handle = col_string(st, 2);
+                u->display_name = svc_json_column(st, 1);
+                u->handle = svc_json_column(st, 2);
                 oom = u->display_name == NULL || u->handle == NULL;
             }
         }
     }
-    svc_status s = from_db(app_db_end(c->db, st, rc));
+    svc_status s = svc_from_db(app_db_end(c->db, st, rc));
     if (s == SVC_OK && oom)
         s = SVC_ERROR;
     if (s == SVC_OK && !found) {
@@ -470,7 +446,7 @@ static svc_status insert_activity(svc_ctx *c, const char *uuid, const char *user
         sqlite3_bind_int64(st, 6, c->now_us);
         rc = sqlite3_step(st);
     }
-    return from_db(app_db_end(c->db, st, rc));
+    return svc_from_db(app_db_end(c->db, st, rc));
 }
 
 /* A string field of an object body, or NULL when the body is not an object
@@ -521,8 +497,8 @@ svc_status activities_create(svc_ctx *c, const json_t *body, json_t **out)
         failed = failed || json_object_set_new(o, "likes_count", json_integer(0)) != 0;
         failed = failed || json_object_set_new(o, "replies_count", json_integer(0)) != 0;
         failed = failed || json_object_set_new(o, "reposts_count", json_integer(0)) != 0;
-        failed = failed || json_object_set_new(o, "created_at", time_json(c->now_us)) != 0;
-        failed = failed || json_object_set_new(o, "expires_at", time_json(expires)) != 0;
+        failed = failed || json_object_set_new(o, "created_at", svc_json_time(c->now_us)) != 0;
+        failed = failed || json_object_set_new(o, "expires_at", svc_json_time(expires)) != 0;
         failed = failed || json_object_set_new(o, "replies", json_array()) != 0;
         if (failed) {
             json_decref(o);
@@ -550,7 +526,7 @@ static svc_status count_reply(svc_ctx *c, const char *parent, int64_t *expires_u
             found = true;
         }
     }
-    svc_status s = from_db(app_db_end(c->db, st, rc));
+    svc_status s = svc_from_db(app_db_end(c->db, st, rc));
     if (s == SVC_OK && !found)
         s = SVC_NOT_FOUND;
     return s;
@@ -574,7 +550,7 @@ svc_status activities_reply(svc_ctx *c, const char *parent_uuid, const json_t *b
     if (!normal_uuid(parent_uuid, parent))
         return SVC_NOT_FOUND;
 
-    svc_status s = from_db(app_db_tx_begin(c->db));
+    svc_status s = svc_from_db(app_db_tx_begin(c->db));
     if (s != SVC_OK)
         return s;
     int64_t expires = 0;
@@ -588,7 +564,7 @@ svc_status activities_reply(svc_ctx *c, const char *parent_uuid, const json_t *b
         s = insert_activity(c, id, u.uuid, msg, msg_len, parent, expires);
     }
     if (s == SVC_OK)
-        s = from_db(app_db_tx_commit(c->db));
+        s = svc_from_db(app_db_tx_commit(c->db));
     else
         app_db_tx_rollback(c->db);
     if (s == SVC_OK) {

@@ -61,28 +61,6 @@ static const app_query q_insert = {
     "INSERT INTO messages (uuid, message_group_uuid, user_uuid, message, created_at_us)"
     " VALUES (?1, ?2, ?3, ?4, ?5)"};
 
-static svc_status from_db(int status)
-{
-    return status == APP_DB_OK ? SVC_OK : status == APP_DB_BUSY ? SVC_UNAVAILABLE : SVC_ERROR;
-}
-
-/* Database text is UTF-8 checked on its way in (see activities.c). */
-static json_t *col_string(sqlite3_stmt *st, int col)
-{
-    const char *s = (const char *)sqlite3_column_text(st, col);
-    if (s == NULL)
-        return json_null();
-    return json_stringn_nocheck(s, (size_t)sqlite3_column_bytes(st, col));
-}
-
-static json_t *time_json(int64_t us)
-{
-    char iso[TSTAMP_ISO_SIZE];
-    if (tstamp_iso8601(us, iso) != 0)
-        return json_null();
-    return json_stringn_nocheck(iso, strlen(iso));
-}
-
 #define SET(o, key, value) json_object_set_new_nocheck((o), (key), (value))
 
 /* {"uuid", "display_name", "handle", "message", "created_at"}: the shape of
@@ -103,7 +81,7 @@ static json_t *message_json(json_t *uuid, json_t *display_name, json_t *handle,
     failed |= SET(o, "display_name", display_name) != 0;
     failed |= SET(o, "handle", handle) != 0;
     failed |= SET(o, "message", message) != 0;
-    failed |= SET(o, "created_at", time_json(created_us)) != 0;
+    failed |= SET(o, "created_at", svc_json_time(created_us)) != 0;
     if (failed) {
         json_decref(o);
         return NULL;
@@ -120,15 +98,15 @@ static svc_status read_list(svc_ctx *c, sqlite3_stmt *st, json_t **out)
     bool oom = a == NULL;
     if (!oom) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-            json_t *o = message_json(col_string(st, 0), col_string(st, 1), col_string(st, 2),
-                                     col_string(st, 3), sqlite3_column_int64(st, 4));
+            json_t *o = message_json(svc_json_column(st, 0), svc_json_column(st, 1), svc_json_column(st, 2),
+                                     svc_json_column(st, 3), sqlite3_column_int64(st, 4));
             if (o == NULL || json_array_append_new(a, o) != 0) {
                 oom = true;
                 break;
             }
         }
     }
-    svc_status s = from_db(app_db_end(c->db, st, oom ? SQLITE_OK : rc));
+    svc_status s = svc_from_db(app_db_end(c->db, st, oom ? SQLITE_OK : rc));
     if (s == SVC_OK && oom)
         s = SVC_ERROR;
     if (s != SVC_OK) {
@@ -144,7 +122,7 @@ svc_status messages_groups(svc_ctx *c, json_t **out)
     *out = NULL;
     sqlite3_stmt *st = app_db_begin(c->db, &q_groups);
     if (st == NULL)
-        return from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
+        return svc_from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
     sqlite3_bind_text(st, 1, c->user_handle, -1, SQLITE_STATIC);
     sqlite3_bind_int(st, 2, MESSAGES_GROUPS_MAX);
     return read_list(c, st, out);
@@ -183,12 +161,12 @@ static svc_status find_pair(svc_ctx *c, const char *other_handle, person *me, pe
             person *p = sqlite3_column_int(st, 3) ? me : other;
             p->found = true;
             strcpy(p->uuid, id);
-            p->display_name = col_string(st, 1);
-            p->handle = col_string(st, 2);
+            p->display_name = svc_json_column(st, 1);
+            p->handle = svc_json_column(st, 2);
             oom |= p->display_name == NULL || p->handle == NULL;
         }
     }
-    svc_status s = from_db(app_db_end(c->db, st, rc));
+    svc_status s = svc_from_db(app_db_end(c->db, st, rc));
     if (s == SVC_OK && oom)
         s = SVC_ERROR;
     if (s == SVC_OK && same && me->found) {
@@ -221,7 +199,7 @@ svc_status messages_with(svc_ctx *c, const char *handle, json_t **out)
         bool me_first = strcmp(me.uuid, other.uuid) < 0;
         sqlite3_stmt *st = app_db_begin(c->db, &q_conversation);
         if (st == NULL) {
-            s = from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
+            s = svc_from_db(app_db_end(c->db, NULL, SQLITE_ERROR));
         } else {
             sqlite3_bind_text(st, 1, me_first ? me.uuid : other.uuid, -1, SQLITE_STATIC);
             sqlite3_bind_text(st, 2, me_first ? other.uuid : me.uuid, -1, SQLITE_STATIC);
@@ -268,7 +246,7 @@ static svc_status upsert_group(svc_ctx *c, const person *me, const person *other
             }
         }
     }
-    svc_status s = from_db(app_db_end(c->db, st, rc));
+    svc_status s = svc_from_db(app_db_end(c->db, st, rc));
     if (s == SVC_OK && !found)
         s = SVC_ERROR;
     return s;
@@ -287,7 +265,7 @@ static svc_status insert_message(svc_ctx *c, const char *id, const char *group,
         sqlite3_bind_int64(st, 5, c->now_us);
         rc = sqlite3_step(st);
     }
-    return from_db(app_db_end(c->db, st, rc));
+    return svc_from_db(app_db_end(c->db, st, rc));
 }
 
 svc_status messages_create(svc_ctx *c, const json_t *body, json_t **out)
@@ -312,7 +290,7 @@ svc_status messages_create(svc_ctx *c, const json_t *body, json_t **out)
     if (msg_len > (size_t)1 << 30)
         return SVC_ERROR;
 
-    svc_status s = from_db(app_db_tx_begin(c->db));
+    svc_status s = svc_from_db(app_db_tx_begin(c->db));
     if (s != SVC_OK)
         return s;
     person me, other;
@@ -332,7 +310,7 @@ svc_status messages_create(svc_ctx *c, const json_t *body, json_t **out)
         s = insert_message(c, id, group, me.uuid, msg, msg_len);
     }
     if (s == SVC_OK)
-        s = from_db(app_db_tx_commit(c->db));
+        s = svc_from_db(app_db_tx_commit(c->db));
     else
         app_db_tx_rollback(c->db);
     if (s == SVC_OK) {

@@ -183,7 +183,9 @@ typedef struct engine {
     FILE *log, *out;
     const char *exporter;
     rng_t rng;
-    export_batch b;
+    export_batch bb[2];             /* the batch being sent, and the next one read meanwhile */
+    export_batch *b;                /* the one being sent */
+    int prestarted;                 /* its request is already in flight (httpc_start) */
     buf_t body;
     httpc_response resp;
     spool_dead_letter *dead;
@@ -287,22 +289,22 @@ static size_t batch_size(const engine *e, const export_target *t)
     return n;
 }
 
-static int read_batch(engine *e, export_target *t, int64_t cursor)
+static int read_batch(engine *e, export_target *t, int64_t cursor, export_batch *b)
 {
-    export_batch_reset(&e->b);
-    e->b.max_items = batch_size(e, t);
-    e->b.max_bytes = t->max_bytes ? t->max_bytes : DEFAULT_MAX_BYTES;
-    reader r = { t, &e->b, 0 };
+    export_batch_reset(b);
+    b->max_items = batch_size(e, t);
+    b->max_bytes = t->max_bytes ? t->max_bytes : DEFAULT_MAX_BYTES;
+    reader r = { t, b, 0 };
     int rc;
     switch (t->stream) {
     case SPOOL_STREAM_SPAN:
-        rc = spool_read_spans(e->s, cursor, e->b.max_items, take_span, &r, NULL);
+        rc = spool_read_spans(e->s, cursor, b->max_items, take_span, &r, NULL);
         break;
     case SPOOL_STREAM_LOG:
-        rc = spool_read_logs(e->s, cursor, e->b.max_items, take_log, &r, NULL);
+        rc = spool_read_logs(e->s, cursor, b->max_items, take_log, &r, NULL);
         break;
     default:
-        rc = spool_read_errors(e->s, cursor, e->b.max_items, take_error, &r, NULL);
+        rc = spool_read_errors(e->s, cursor, b->max_items, take_error, &r, NULL);
         break;
     }
     if (rc != SPOOL_OK)
@@ -351,7 +353,7 @@ static char *item_payload(const export_batch *b, const export_item *it)
 static int ack(engine *e, export_target *t, size_t lo, size_t hi, int64_t rejected,
                const char *summary)
 {
-    export_batch *b = &e->b;
+    export_batch *b = e->b;
     int64_t live = 0, skipped = 0;
     e->n_dead = 0;
     char **payloads = calloc(hi - lo, sizeof *payloads);
@@ -449,10 +451,10 @@ static int64_t mark_named(engine *e, size_t lo, size_t hi, const char *message, 
 {
     int64_t n = 0;
     for (size_t i = lo; i < hi && n < limit; i++) {
-        export_item *it = &e->b.items[i];
+        export_item *it = &e->b->items[i];
         if (it->skip || it->key[0] == '\0' || !names(message, it->key))
             continue;
-        if (set_reason(&e->b, it, message) != 0)
+        if (set_reason(e->b, it, message) != 0)
             return -1;
         n++;
     }
@@ -537,7 +539,7 @@ typedef struct range { size_t lo, hi; } range;
 /* Delivers [lo, hi) of the batch: requests, retries, splits and acks. */
 static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
 {
-    export_batch *b = &e->b;
+    export_batch *b = e->b;
     range *stack = NULL;
     size_t n_stack = 0, cap_stack = 0;
     int status = STEP_OK;
@@ -565,11 +567,13 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
                 goto out;
             continue;
         }
-        buf_reset(&e->body);
-        if (t->build(t->ctx, b, r.lo, r.hi, &e->body) != 0) {
-            set_status(e, "out of memory building a request");
-            status = EXPORT_EXIT_SOFTWARE;
-            goto out;
+        if (!e->prestarted) {
+            buf_reset(&e->body);
+            if (t->build(t->ctx, b, r.lo, r.hi, &e->body) != 0) {
+                set_status(e, "out of memory building a request");
+                status = EXPORT_EXIT_SOFTWARE;
+                goto out;
+            }
         }
         if (e->o->dry_run) {
             print_request(e, t, live);
@@ -580,7 +584,7 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
         }
         for (;;) {
             int64_t now = tstamp_mono_ns();
-            if (e->not_before_ns > now) {
+            if (!e->prestarted && e->not_before_ns > now) {
                 int64_t ms = (e->not_before_ns - now) / 1000000 + 1;
                 if (!e->o->follow && e->waited_ms + ms > e->o->max_wait_ms) {
                     say(e, "%s: rate limit reached; stopping until it resets in %" PRId64 " ms",
@@ -596,8 +600,15 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
                 }
             }
             int64_t t0 = tstamp_mono_ns();
-            int prc = httpc_post(e->h, t->url, t->headers, e->body.data, e->body.len, t->gzip,
+            int prc;
+            if (e->prestarted) {
+                /* the answer to the request sent while this batch was read */
+                e->prestarted = 0;
+                prc = httpc_finish(e->h);
+            } else {
+                prc = httpc_post(e->h, t->url, t->headers, e->body.data, e->body.len, t->gzip,
                                  &e->resp);
+            }
             if (prc < 0) {
                 set_status(e, "out of memory sending a request");
                 status = EXPORT_EXIT_SOFTWARE;
@@ -699,27 +710,66 @@ static int get_cursor(engine *e, export_target *t, int64_t *cursor)
     return rc == SPOOL_OK ? STEP_OK : spool_trouble(e, "reading the cursor");
 }
 
-/* One batch of one target. *got = records read (0: nothing left). */
-static int one_batch(engine *e, export_target *t, size_t *got)
+static int batches_left(const engine *e)
+{
+    return !stopped(e) && !(e->o->max_batches > 0 && e->st->batches >= e->o->max_batches);
+}
+
+/* Sends the request for the whole of e->b now and returns without its
+ * answer, so that the next batch is read while the service works;
+ * send_range then waits for that answer instead of posting. */
+static int prestart(engine *e, export_target *t)
+{
+    if (e->o->dry_run || t->per_request != 0 || live_count(e->b, 0, e->b->n) == 0 ||
+        e->not_before_ns > tstamp_mono_ns())
+        return STEP_OK;
+    buf_reset(&e->body);
+    if (t->build(t->ctx, e->b, 0, e->b->n, &e->body) != 0 ||
+        httpc_start(e->h, t->url, t->headers, e->body.data, e->body.len, t->gzip, &e->resp) != 0) {
+        set_status(e, "out of memory building a request");
+        return EXPORT_EXIT_SOFTWARE;
+    }
+    e->prestarted = 1;
+    return STEP_OK;
+}
+
+/* Drains one target: batch after batch until none is left (or
+ * --max-batches, or stop). *got = records read. */
+static int drain(engine *e, export_target *t, size_t *got)
 {
     int64_t cursor;
     *got = 0;
+    if (!batches_left(e))
+        return STEP_OK;
     int rc = get_cursor(e, t, &cursor);
     if (rc != STEP_OK)
         return rc;
-    if ((rc = read_batch(e, t, cursor)) != STEP_OK)
+    int cur = 0;
+    e->b = &e->bb[cur];
+    if ((rc = read_batch(e, t, cursor, e->b)) != STEP_OK)
         return rc;
-    *got = e->b.n;
-    if (e->b.n == 0)
-        return STEP_OK;
-    e->st->batches++;
-    size_t per = t->per_request ? t->per_request : e->b.n;
-    for (size_t lo = 0; lo < e->b.n; lo += per) {
-        size_t hi = lo + per < e->b.n ? lo + per : e->b.n;
-        if ((rc = send_range(e, t, lo, hi)) != STEP_OK)
+    while (e->b->n > 0) {
+        export_batch *next = &e->bb[1 - cur];
+        *got += e->b->n;
+        e->st->batches++;
+        if ((rc = prestart(e, t)) != STEP_OK)
             return rc;
-        if (stopped(e))
-            return STEP_STOPPED;
+        int read_rc = STEP_OK;
+        export_batch_reset(next);
+        if (batches_left(e))
+            read_rc = read_batch(e, t, e->b->items[e->b->n - 1].id, next);
+        size_t per = t->per_request ? t->per_request : e->b->n;
+        for (size_t lo = 0; lo < e->b->n; lo += per) {
+            size_t hi = lo + per < e->b->n ? lo + per : e->b->n;
+            if ((rc = send_range(e, t, lo, hi)) != STEP_OK)
+                return rc;
+            if (stopped(e))
+                return STEP_STOPPED;
+        }
+        if (read_rc != STEP_OK)
+            return read_rc;
+        cur = 1 - cur;
+        e->b = next;
     }
     return STEP_OK;
 }
@@ -782,20 +832,18 @@ int export_run(spool *s, httpc *h, export_target *const *targets, size_t n_targe
         e.dry_cursor[k] = o->dry_run && o->dry_from_id > 0 ? o->dry_from_id - 1 : -1;
     rng_seed_with(&e.rng, o->seed ? o->seed : (uint64_t)t0 ^ ((uint64_t)getpid() << 32));
     httpc_response_init(&e.resp);
-    export_batch_init(&e.b, 0, 0);
+    export_batch_init(&e.bb[0], 0, 0);
+    export_batch_init(&e.bb[1], 0, 0);
+    e.b = &e.bb[0];
 
     int rc = check_backoff(&e);
     int64_t last_checkpoint = tstamp_mono_ns();
     while (rc == STEP_OK) {
         size_t got_any = 0;
-        for (size_t i = 0; i < n_targets && rc == STEP_OK; i++) {
+        for (size_t i = 0; i < n_targets && rc == STEP_OK && !stopped(&e); i++) {
             size_t got;
-            do {
-                if (stopped(&e) || (o->max_batches > 0 && st->batches >= o->max_batches))
-                    break;
-                rc = one_batch(&e, targets[i], &got);
-                got_any += got;
-            } while (rc == STEP_OK && got > 0 && !stopped(&e));
+            rc = drain(&e, targets[i], &got);
+            got_any += got;
         }
         if (rc != STEP_OK || stopped(&e) || !o->follow ||
             (o->max_batches > 0 && st->batches >= o->max_batches))
@@ -815,7 +863,10 @@ int export_run(spool *s, httpc *h, export_target *const *targets, size_t n_targe
     }
     backlog(&e, targets, n_targets);
     st->elapsed_ns = tstamp_mono_ns() - t0;
-    export_batch_free(&e.b);
+    if (e.prestarted)
+        httpc_finish(h);  /* only after a failure between start and answer */
+    export_batch_free(&e.bb[0]);
+    export_batch_free(&e.bb[1]);
     buf_free(&e.body);
     httpc_response_free(&e.resp);
     free(e.dead);

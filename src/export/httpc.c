@@ -22,9 +22,15 @@
 
 struct httpc {
     CURL *curl;
+    CURLM *multi;                /* drives the one transfer; keeps the connection */
     const volatile sig_atomic_t *stop;
     buf_t zbody;                 /* the compressed body, reused */
     long connect_ms, total_ms;
+    /* the request in flight */
+    struct curl_slist *hl;
+    httpc_response *r;
+    char errbuf[CURL_ERROR_SIZE];
+    int inflight;
 };
 
 void httpc_response_init(httpc_response *r)
@@ -55,7 +61,11 @@ int httpc_new(httpc **out, long connect_timeout_ms, long timeout_ms,
     if (c == NULL)
         return -1;
     c->curl = curl_easy_init();
-    if (c->curl == NULL) {
+    c->multi = curl_multi_init();
+    if (c->curl == NULL || c->multi == NULL) {
+        curl_easy_cleanup(c->curl);
+        if (c->multi != NULL)
+            curl_multi_cleanup(c->multi);
         free(c);
         return -1;
     }
@@ -75,6 +85,11 @@ void httpc_free(httpc *c)
 {
     if (c == NULL)
         return;
+    if (c->inflight) {
+        curl_multi_remove_handle(c->multi, c->curl);
+        curl_slist_free_all(c->hl);
+    }
+    curl_multi_cleanup(c->multi);
     curl_easy_cleanup(c->curl);
     buf_free(&c->zbody);
     free(c);
@@ -176,9 +191,11 @@ static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, c
     return c->stop != NULL && *c->stop ? 1 : 0;
 }
 
-int httpc_post(httpc *c, const char *url, const char *const *headers, const void *body,
-               size_t len, int gzip, httpc_response *r)
+int httpc_start(httpc *c, const char *url, const char *const *headers, const void *body,
+                size_t len, int gzip, httpc_response *r)
 {
+    if (c->inflight)
+        return -1;
     response_reset(r);
     struct curl_slist *hl = NULL, *t;
     const void *payload = body;
@@ -222,25 +239,82 @@ int httpc_post(httpc *c, const char *url, const char *const *headers, const void
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-    char errbuf[CURL_ERROR_SIZE];
-    errbuf[0] = '\0';
-    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
-    CURLcode rc = curl_easy_perform(h);
+    c->errbuf[0] = '\0';
+    curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+    if (curl_multi_add_handle(c->multi, h) != CURLM_OK)
+        goto oom;
+    c->hl = hl;
+    c->r = r;
+    c->inflight = 1;
+    r->sent_bytes = plen;
+    /* Push the request out now, as far as the socket takes it without
+     * waiting: the caller's work then overlaps the service's. */
+    for (int k = 0; k < 16; k++) {
+        int running = 0;
+        curl_off_t up = 0;
+        if (curl_multi_perform(c->multi, &running) != CURLM_OK || !running)
+            break;
+        curl_easy_getinfo(h, CURLINFO_SIZE_UPLOAD_T, &up);
+        if ((size_t)up >= plen)
+            break;
+        curl_multi_poll(c->multi, NULL, 0, 1, NULL);
+    }
+    return 0;
+oom:
+    curl_slist_free_all(hl);
+    return -1;
+}
+
+int httpc_finish(httpc *c)
+{
+    if (!c->inflight)
+        return -1;
+    CURL *h = c->curl;
+    httpc_response *r = c->r;
+    CURLcode rc = CURLE_OK;
+    int done = 0;
+    while (!done) {
+        int running = 0;
+        if (curl_multi_perform(c->multi, &running) != CURLM_OK) {
+            rc = CURLE_FAILED_INIT;
+            break;
+        }
+        CURLMsg *m;
+        int left;
+        while ((m = curl_multi_info_read(c->multi, &left)) != NULL)
+            if (m->msg == CURLMSG_DONE && m->easy_handle == h) {
+                rc = m->data.result;
+                done = 1;
+            }
+        if (!done && running)
+            curl_multi_poll(c->multi, NULL, 0, 100, NULL);
+        else if (!done)
+            done = 1;  /* not running and no message: treat as finished */
+    }
+    curl_multi_remove_handle(c->multi, h);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
-    curl_slist_free_all(hl);
-    r->sent_bytes = plen;
+    curl_slist_free_all(c->hl);
+    c->hl = NULL;
+    c->inflight = 0;
     if (rc == CURLE_OK) {
         curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r->status);
-        return 0;
+        if (r->status > 0)
+            return 0;
+        rc = CURLE_GOT_NOTHING;
     }
     r->status = 0;
     r->transport_error = (int)rc;
     r->timed_out = rc == CURLE_OPERATION_TIMEDOUT;
     r->aborted = rc == CURLE_ABORTED_BY_CALLBACK;
-    snprintf(r->error, sizeof r->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(rc));
+    snprintf(r->error, sizeof r->error, "%s", c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc));
     return 1;
-oom:
-    curl_slist_free_all(hl);
-    return -1;
+}
+
+int httpc_post(httpc *c, const char *url, const char *const *headers, const void *body,
+               size_t len, int gzip, httpc_response *r)
+{
+    if (httpc_start(c, url, headers, body, len, gzip, r) != 0)
+        return -1;
+    return httpc_finish(c);
 }

@@ -51,6 +51,15 @@ void httpc_response_free(httpc_response *r);
 int httpc_post(httpc *c, const char *url, const char *const *headers, const void *body,
                size_t len, int gzip, httpc_response *r);
 
+/* The same in two steps, so that the caller can work while the service
+ * does: httpc_start sends the request (as far as the socket takes it) and
+ * returns 0, or -1 on a local failure (nothing in flight then); body must
+ * stay valid until httpc_finish, which waits for the answer and returns
+ * what httpc_post returns. One request in flight per client. */
+int httpc_start(httpc *c, const char *url, const char *const *headers, const void *body,
+                size_t len, int gzip, httpc_response *r);
+int httpc_finish(httpc *c);
+
 /* gzip-compresses in[0..len) into out (appended). 0 or -1. */
 int httpc_gzip(const void *in, size_t len, buf_t *out);
 

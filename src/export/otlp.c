@@ -407,9 +407,22 @@ static int is_hex_id(const char *s, size_t n)
     return s[n] == '\0' && nonzero;
 }
 
+/* Decimal digits of v, without printf (this runs several times a span). */
+static int put_u64(buf_t *out, uint64_t v)
+{
+    char d[24];
+    size_t i = sizeof d;
+    do {
+        d[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    return buf_append(out, d + i, sizeof d - i);
+}
+
 static int put_u64_str(buf_t *out, const char *name, int64_t v)
 {
-    return buf_printf(out, ",\"%s\":\"%" PRIu64 "\"", name, (uint64_t)(v < 0 ? 0 : v));
+    return buf_puts(out, ",\"") | buf_puts(out, name) | buf_puts(out, "\":\"") |
+           put_u64(out, (uint64_t)(v < 0 ? 0 : v)) | buf_putc(out, '"');
 }
 
 /* ---- events and links ----------------------------------------------------- */
@@ -627,20 +640,30 @@ int otlp_span(buf_t *out, const spool_span *sp, const char **why)
         *why = "invalid parent span id";
         return 1;
     }
-    rc |= buf_printf(out, "{\"traceId\":\"%s\",\"spanId\":\"%s\"", sp->trace_id, sp->span_id);
+    rc |= buf_puts(out, "{\"traceId\":\"");
+    rc |= buf_append(out, sp->trace_id, 32);
+    rc |= buf_puts(out, "\",\"spanId\":\"");
+    rc |= buf_append(out, sp->span_id, 16);
+    rc |= buf_putc(out, '"');
     if (sp->trace_state != NULL && sp->trace_state[0] != '\0') {
         rc |= buf_puts(out, ",\"traceState\":");
         rc |= attrs_json_cstr(out, sp->trace_state);
     }
-    if (sp->parent_span_id[0] != '\0')
-        rc |= buf_printf(out, ",\"parentSpanId\":\"%s\"", sp->parent_span_id);
-    rc |= buf_printf(out, ",\"flags\":%u,\"name\":", sp->flags & 0xFFu);
+    if (sp->parent_span_id[0] != '\0') {
+        rc |= buf_puts(out, ",\"parentSpanId\":\"");
+        rc |= buf_append(out, sp->parent_span_id, 16);
+        rc |= buf_putc(out, '"');
+    }
+    rc |= buf_puts(out, ",\"flags\":");
+    rc |= put_u64(out, sp->flags & 0xFFu);
+    rc |= buf_puts(out, ",\"name\":");
     rc |= attrs_json_cstr(out, sp->name ? sp->name : "");
     if (sp->kind < 0 || sp->kind > 5) {
         *why = "invalid span kind";
         return undo(out, mark, 1);
     }
-    rc |= buf_printf(out, ",\"kind\":%d", sp->kind);
+    rc |= buf_puts(out, ",\"kind\":");
+    rc |= buf_putc(out, (char)('0' + sp->kind));
     rc |= put_u64_str(out, "startTimeUnixNano", sp->start_ns);
     rc |= put_u64_str(out, "endTimeUnixNano", sp->end_ns);
     if (sp->attributes_json != NULL) {

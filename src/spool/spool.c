@@ -40,9 +40,76 @@
 #define BUSY_SLEEP_MAX_NS 200000LL      /* wait grows, up to this: a waiter that
                                            polls seldom starves behind busy writers */
 
+/* Version 2: the span and log tables as every request writes them, and
+ * nothing else. A request's write is one commit of a few pages, and each
+ * b-tree it touches costs a page read (after another worker's commit) and a
+ * page written to the WAL: with two workers writing back to back, the time,
+ * start and trace indexes cost more than the rows, and the json_valid()
+ * CHECKs parsed every JSON text twice. spool_write checks the JSON texts
+ * instead (check_json), before anything is locked; ids stay AUTOINCREMENT,
+ * and the high-water marks of version 1 are carried over, so no id is handed
+ * out twice. The views are dropped here (they name the tables being
+ * replaced) and installed again by spool_open. Queries by trace id or time
+ * read the tables through: the spool is a queue that the exporters drain. */
+static const char spool_v2_sql[] =
+    "DROP VIEW IF EXISTS trace_summary; DROP VIEW IF EXISTS slow_requests;"
+    " DROP VIEW IF EXISTS route_stats; DROP VIEW IF EXISTS error_rate_by_route;"
+    " DROP VIEW IF EXISTS exporter_backlog; DROP VIEW IF EXISTS spool_size;"
+    " DELETE FROM meta WHERE key = 'views_hash';"
+    "CREATE TEMP TABLE v2_seq AS SELECT name, seq FROM sqlite_sequence"
+    " WHERE name IN ('span', 'log');"
+    "CREATE TABLE span_v2 ("
+    "  id             INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  trace_id       TEXT NOT NULL"
+    "                 CHECK (length(trace_id) = 32"
+    "                        AND trace_id <> '00000000000000000000000000000000'),"
+    "  span_id        TEXT NOT NULL"
+    "                 CHECK (length(span_id) = 16 AND span_id <> '0000000000000000'),"
+    "  parent_span_id TEXT CHECK (parent_span_id IS NULL OR length(parent_span_id) = 16),"
+    "  name           TEXT NOT NULL,"
+    "  kind           INTEGER NOT NULL DEFAULT 1 CHECK (kind BETWEEN 0 AND 5),"
+    "  start_ns       INTEGER NOT NULL,"
+    "  end_ns         INTEGER NOT NULL CHECK (end_ns >= start_ns),"
+    "  status_code    INTEGER NOT NULL DEFAULT 0 CHECK (status_code BETWEEN 0 AND 2),"
+    "  status_message TEXT,"
+    "  attributes     TEXT NOT NULL DEFAULT '{}',"
+    "  events         TEXT NOT NULL DEFAULT '[]',"
+    "  links          TEXT NOT NULL DEFAULT '[]',"
+    "  trace_state    TEXT,"
+    "  flags          INTEGER NOT NULL DEFAULT 1,"
+    "  scope_name     TEXT NOT NULL DEFAULT '',"
+    "  scope_version  TEXT,"
+    "  resource_id    INTEGER NOT NULL REFERENCES resource (id)"
+    ") STRICT;"
+    "INSERT INTO span_v2 SELECT * FROM span ORDER BY id;"
+    "DROP TABLE span;"
+    "ALTER TABLE span_v2 RENAME TO span;"
+    "CREATE TABLE log_v2 ("
+    "  id              INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  time_ns         INTEGER NOT NULL,"
+    "  observed_ns     INTEGER NOT NULL,"
+    "  severity_number INTEGER NOT NULL DEFAULT 0 CHECK (severity_number BETWEEN 0 AND 24),"
+    "  severity_text   TEXT,"
+    "  body            TEXT,"
+    "  attributes      TEXT NOT NULL DEFAULT '{}',"
+    "  trace_id        TEXT CHECK (trace_id IS NULL OR length(trace_id) = 32),"
+    "  span_id         TEXT CHECK (span_id IS NULL OR length(span_id) = 16),"
+    "  flags           INTEGER NOT NULL DEFAULT 0,"
+    "  scope_name      TEXT NOT NULL DEFAULT '',"
+    "  scope_version   TEXT,"
+    "  resource_id     INTEGER NOT NULL REFERENCES resource (id)"
+    ") STRICT;"
+    "INSERT INTO log_v2 SELECT * FROM log ORDER BY id;"
+    "DROP TABLE log;"
+    "ALTER TABLE log_v2 RENAME TO log;"
+    "DELETE FROM sqlite_sequence WHERE name IN ('span', 'log');"
+    "INSERT INTO sqlite_sequence (name, seq) SELECT name, seq FROM temp.v2_seq;"
+    "DROP TABLE temp.v2_seq;";
+
 /* The built-in migrations: index i reaches version i + 1. */
 static const spool_migration builtin_steps[] = {
     { 1, spool_schema_sql },
+    { 2, spool_v2_sql },
 };
 
 enum stmt_id {
@@ -1156,6 +1223,140 @@ static int valid_id(const char *v, size_t size, int optional)
     return nonzero;
 }
 
+/* ---- JSON syntax (RFC 8259, what json_valid() accepts), without SQLite:
+ * the span and log tables no longer check it themselves (see spool_v2_sql). */
+
+#define JSON_MAX_DEPTH 2000             /* as SQLite's JSON functions */
+
+static const char *json_ws(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+static int is_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int is_hex(char c)
+{
+    return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+static const char *json_string_end(const char *p)
+{
+    for (p++;; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '"')
+            return p + 1;
+        if (c < 0x20)                   /* control characters, and the end */
+            return NULL;
+        if (c == '\\') {
+            c = (unsigned char)*++p;
+            if (c == 'u') {
+                if (!is_hex(p[1]) || !is_hex(p[2]) || !is_hex(p[3]) || !is_hex(p[4]))
+                    return NULL;
+                p += 4;
+            } else if (strchr("\"\\/bfnrt", c) == NULL || c == '\0') {
+                return NULL;
+            }
+        }
+    }
+}
+
+static const char *json_number_end(const char *p)
+{
+    if (*p == '-')
+        p++;
+    if (*p == '0')
+        p++;
+    else if (is_digit(*p))
+        while (is_digit(*p))
+            p++;
+    else
+        return NULL;
+    if (*p == '.') {
+        if (!is_digit(*++p))
+            return NULL;
+        while (is_digit(*p))
+            p++;
+    }
+    if (*p == 'e' || *p == 'E') {
+        p++;
+        if (*p == '+' || *p == '-')
+            p++;
+        if (!is_digit(*p))
+            return NULL;
+        while (is_digit(*p))
+            p++;
+    }
+    return p;
+}
+
+/* The end of the value at p (no white space before it), or NULL. */
+static const char *json_value_end(const char *p, int depth)
+{
+    switch (*p) {
+    case '"':
+        return json_string_end(p);
+    case '{': case '[': {
+        char close = *p == '{' ? '}' : ']';
+        if (depth >= JSON_MAX_DEPTH)
+            return NULL;
+        p = json_ws(p + 1);
+        if (*p == close)
+            return p + 1;
+        for (;;) {
+            if (close == '}') {
+                if (*p != '"' || (p = json_string_end(p)) == NULL)
+                    return NULL;
+                p = json_ws(p);
+                if (*p != ':')
+                    return NULL;
+                p = json_ws(p + 1);
+            }
+            if ((p = json_value_end(p, depth + 1)) == NULL)
+                return NULL;
+            p = json_ws(p);
+            if (*p == close)
+                return p + 1;
+            if (*p != ',')
+                return NULL;
+            p = json_ws(p + 1);
+        }
+    }
+    case 't':
+        return strncmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f':
+        return strncmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n':
+        return strncmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    default:
+        return json_number_end(p);
+    }
+}
+
+/* True when text (NULL: the default, "{}" or "[]") is one JSON object
+ * (open '{') or array (open '['), white space around it allowed. */
+static int json_is(const char *text, char open)
+{
+    if (text == NULL)
+        return 1;
+    const char *p = json_ws(text);
+    if (*p != open || (p = json_value_end(p, 0)) == NULL)
+        return 0;
+    return *json_ws(p) == '\0';
+}
+
+static int bad_json(spool *s, const char *kind, size_t i, const char *field, const char *what)
+{
+    put_err(s->errmsg, sizeof s->errmsg, "spool_write: %s %zu: %s is not a JSON %s", kind, i,
+            field, what);
+    return SPOOL_INVALID;
+}
+
 static int bad_id(spool *s, const char *kind, size_t i, const char *field)
 {
     put_err(s->errmsg, sizeof s->errmsg,
@@ -1163,7 +1364,8 @@ static int bad_id(spool *s, const char *kind, size_t i, const char *field)
     return SPOOL_INVALID;
 }
 
-/* Checks the ids of every record before anything is locked or written. */
+/* Checks the ids and the JSON texts of the span and log records (error
+ * reports: the table checks its own) before anything is locked or written. */
 static int check_ids(spool *s, const spool_batch *b)
 {
     for (size_t i = 0; i < b->n_spans; i++) {
@@ -1174,6 +1376,12 @@ static int check_ids(spool *s, const spool_batch *b)
             return bad_id(s, "span", i, "span_id");
         if (!valid_id(r->parent_span_id, sizeof r->parent_span_id, 1))
             return bad_id(s, "span", i, "parent_span_id");
+        if (!json_is(r->attributes_json, '{'))
+            return bad_json(s, "span", i, "attributes", "object");
+        if (!json_is(r->events_json, '['))
+            return bad_json(s, "span", i, "events", "array");
+        if (!json_is(r->links_json, '['))
+            return bad_json(s, "span", i, "links", "array");
     }
     for (size_t i = 0; i < b->n_logs; i++) {
         const spool_log *r = &b->logs[i];
@@ -1181,6 +1389,8 @@ static int check_ids(spool *s, const spool_batch *b)
             return bad_id(s, "log", i, "trace_id");
         if (!valid_id(r->span_id, sizeof r->span_id, 1))
             return bad_id(s, "log", i, "span_id");
+        if (!json_is(r->attributes_json, '{'))
+            return bad_json(s, "log", i, "attributes", "object");
     }
     for (size_t i = 0; i < b->n_errors; i++) {
         const spool_error *r = &b->errors[i];

@@ -30,7 +30,7 @@ enum {
 };
 
 /* The schema version this code writes (PRAGMA user_version). */
-#define SPOOL_SCHEMA_VERSION 1
+#define SPOOL_SCHEMA_VERSION 2
 
 /* spool_open flags */
 #define SPOOL_CREATE 0x1u        /* create the file if it is missing */
@@ -66,8 +66,10 @@ const char *spool_strstatus(int status);
 
 /* Copies what the WAL holds into the database file (a PASSIVE checkpoint:
  * it waits for nobody and blocks no writer), so that the WAL can start over.
- * Without SPOOL_NO_CHECKPOINT, writers do this themselves each time the WAL
- * passes 1000 pages, at the cost of an fsync on that request's path.
+ * Without SPOOL_NO_CHECKPOINT, writers do this themselves after a commit each
+ * time the WAL has grown by 1000 pages (and, when it still has not started
+ * over past 2000, a RESTART checkpoint that holds other writers back for at
+ * most 50 ms), at the cost of fsyncs after that request's commit.
  * SPOOL_BUSY when another checkpoint is running. *wal_pages (may be NULL) =
  * pages left in the WAL that could not be copied yet (readers still use them). */
 int spool_checkpoint(spool *s, int *wal_pages);

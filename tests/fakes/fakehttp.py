@@ -270,9 +270,13 @@ def decode_body(handler, body, limit):
     if enc in ("", "identity"):
         data = body
     elif enc == "gzip":
+        # The gzip trailer states the size (mod 2^32): refuse what would be
+        # too large before inflating, then check again what came out.
+        if len(body) >= 18 and struct.unpack("<I", body[-4:])[0] > limit:
+            return None, (413, "request body too large after decompression")
         try:
             d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-            data = d.decompress(body, limit + 1)
+            data = d.decompress(body)
             if len(data) > limit:
                 return None, (413, "request body too large after decompression")
             if not d.eof:

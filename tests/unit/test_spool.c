@@ -14,6 +14,7 @@
 
 #include "check_main.h"
 #include "spool/spool.h"
+#include "spool/spool_sql.h"
 
 static char dir[64];
 static char path[128];
@@ -226,7 +227,7 @@ START_TEST(test_create_schema)
     struct stat sb;
     ck_assert_int_eq(stat(path, &sb), 0);
     ck_assert_int_eq(sb.st_mode & 0777, 0640);
-    ck_assert_int_eq(q_int("PRAGMA user_version"), 1);
+    ck_assert_int_eq(q_int("PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
     ck_assert_int_eq(q_int("PRAGMA application_id"), 1129468752);
     char mode[16];
     q_text("PRAGMA journal_mode", mode, sizeof mode);
@@ -237,8 +238,13 @@ START_TEST(test_create_schema)
     ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'view' AND name IN"
                            " ('trace_summary','slow_requests','route_stats','error_rate_by_route',"
                            "  'exporter_backlog','spool_size')"), 6);
+    /* the tables every request writes have no index but their ids */
+    ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                           " AND tbl_name IN ('span','log')"), 0);
     ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN"
-                           " ('span_trace','span_start','log_trace','log_time','error_time')"), 5);
+                           " ('error_time','error_trace')"), 2);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE name IN ('span','log')"
+                           " AND sql LIKE '%json_valid%'"), 0);
     ck_assert_int_eq(q_int("SELECT length(value) FROM meta WHERE key = 'views_hash'"), 16);
 }
 END_TEST
@@ -264,7 +270,7 @@ START_TEST(test_open_empty_existing_file)
     char err[256];
     ck_assert_int_eq(spool_open(path, 0, 0, &s, err, sizeof err), SPOOL_OK);
     spool_close(s);
-    ck_assert_int_eq(q_int("PRAGMA user_version"), 1);
+    ck_assert_int_eq(q_int("PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span"), 0);
 }
 END_TEST
@@ -313,7 +319,7 @@ START_TEST(test_many_open_a_new_file_at_once)
         ck_assert(WIFEXITED(st));
         ck_assert_int_eq(WEXITSTATUS(st), 0);
     }
-    ck_assert_int_eq(q_int("PRAGMA user_version"), 1);
+    ck_assert_int_eq(q_int("PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span"), N);
     ck_assert_int_eq(q_int("SELECT count(*) FROM resource"), 1);
 }
@@ -376,15 +382,16 @@ START_TEST(test_migrate_previous_version_keeps_data)
     write_n_spans(s, 3);
     /* a later schema: a new column filled from existing data, and a table */
     static const spool_migration steps[] = {
-        { 2, "ALTER TABLE span ADD COLUMN duration_ns INTEGER;"
-             "UPDATE span SET duration_ns = end_ns - start_ns;" },
-        { 3, "CREATE TABLE sampling (route TEXT PRIMARY KEY, ratio REAL) STRICT;"
-             "INSERT INTO sampling SELECT DISTINCT name, 1.0 FROM span;" },
+        { SPOOL_SCHEMA_VERSION + 1, "ALTER TABLE span ADD COLUMN duration_ns INTEGER;"
+                                    "UPDATE span SET duration_ns = end_ns - start_ns;" },
+        { SPOOL_SCHEMA_VERSION + 2,
+          "CREATE TABLE sampling (route TEXT PRIMARY KEY, ratio REAL) STRICT;"
+          "INSERT INTO sampling SELECT DISTINCT name, 1.0 FROM span;" },
     };
     ck_assert_int_eq(spool_migrate_with(s, steps, 2), SPOOL_OK);
     int v = 0;
     ck_assert_int_eq(spool_schema_version(s, &v), SPOOL_OK);
-    ck_assert_int_eq(v, 3);
+    ck_assert_int_eq(v, SPOOL_SCHEMA_VERSION + 2);
     n_read = 0;
     sum_start = 0;
     ck_assert_int_eq(spool_read_spans(s, 0, 100, count_span, NULL, NULL), SPOOL_OK);
@@ -400,8 +407,8 @@ START_TEST(test_migrate_previous_version_keeps_data)
     ck_assert_int_eq(q_int("SELECT sum(duration_ns) FROM span WHERE id <= 3"), 3000);
     ck_assert_int_eq(q_int("SELECT count(*) FROM sampling"), 1);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span"), 4);
-    ck_assert_int_eq(q_int("PRAGMA user_version"), 3);
-    /* and this program, which knows version 1, now refuses it */
+    ck_assert_int_eq(q_int("PRAGMA user_version"), SPOOL_SCHEMA_VERSION + 2);
+    /* and this program, which knows versions up to its own, now refuses it */
     char err[256];
     ck_assert_int_eq(spool_open(path, 0, 0, &s, err, sizeof err), SPOOL_ERROR);
 }
@@ -412,17 +419,17 @@ START_TEST(test_failed_migration_changes_nothing)
     spool *s = open_ok();
     write_n_spans(s, 2);
     static const spool_migration bad[] = {
-        { 2, "CREATE TABLE half (x);"
+        { SPOOL_SCHEMA_VERSION + 1, "CREATE TABLE half (x);"
              "ALTER TABLE span ADD COLUMN extra TEXT;"
              "INSERT INTO no_such_table VALUES (1);" },
     };
     ck_assert_int_eq(spool_migrate_with(s, bad, 1), SPOOL_ERROR);
     ck_assert_ptr_nonnull(strstr(spool_errmsg(s), "no_such_table"));
-    static const spool_migration gap[] = { { 3, "CREATE TABLE later (x);" } };
+    static const spool_migration gap[] = { { SPOOL_SCHEMA_VERSION + 2, "CREATE TABLE later (x);" } };
     ck_assert_int_eq(spool_migrate_with(s, gap, 1), SPOOL_ERROR);
     ck_assert_ptr_nonnull(strstr(spool_errmsg(s), "no migration"));
     spool_close(s);
-    ck_assert_int_eq(q_int("PRAGMA user_version"), 1);
+    ck_assert_int_eq(q_int("PRAGMA user_version"), SPOOL_SCHEMA_VERSION);
     ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE name IN ('half','later')"), 0);
     ck_assert_int_eq(q_int("SELECT count(*) FROM pragma_table_info('span') WHERE name = 'extra'"), 0);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span"), 2);
@@ -442,6 +449,136 @@ START_TEST(test_views_reinstalled_when_changed)
 END_TEST
 
 /* ---- writing and reading back -------------------------------------------- */
+
+/* A file written by the version 1 schema (indexes, json_valid() CHECKs)
+ * becomes version 2 with its rows, ids and high-water marks. */
+START_TEST(test_migrate_from_version_1)
+{
+    sqlite3 *db = raw_open();
+    raw_exec(db, "PRAGMA journal_mode = WAL");
+    raw_exec(db, "BEGIN");
+    raw_exec(db, spool_schema_sql);
+    raw_exec(db, "PRAGMA user_version = 1");
+    raw_exec(db, spool_views_sql);
+    raw_exec(db, "INSERT INTO meta VALUES ('views_hash', 'from version 1')");
+    raw_exec(db, "INSERT INTO resource (attributes) VALUES ('{\"service.name\":\"old\"}')");
+    for (int i = 1; i <= 5; i++) {
+        char sql[512];
+        snprintf(sql, sizeof sql,
+                 "INSERT INTO span (trace_id, span_id, name, kind, start_ns, end_ns, attributes,"
+                 " resource_id) VALUES ('65f0a1b2000000000000000000000001', '%016x', 'GET /v1',"
+                 " 2, %d, %d, '{\"n\":%d}', 1)", i, i * 10, i * 10 + 5, i);
+        raw_exec(db, sql);
+    }
+    raw_exec(db, "INSERT INTO log (time_ns, observed_ns, body, trace_id, span_id, resource_id)"
+                 " VALUES (7, 8, 'old log', '65f0a1b2000000000000000000000001',"
+                 " '0000000000000001', 1)");
+    /* the newest rows went (pruned): their ids must not come back */
+    raw_exec(db, "DELETE FROM span WHERE id >= 4");
+    raw_exec(db, "COMMIT");
+    sqlite3_close(db);
+    ck_assert_int_eq(q_int("SELECT seq FROM sqlite_sequence WHERE name = 'span'"), 5);
+
+    spool *s = open_ok();
+    int v = 0;
+    ck_assert_int_eq(spool_schema_version(s, &v), SPOOL_OK);
+    ck_assert_int_eq(v, 2);
+    spool_span sp = mk_span(9, 9, 0, "GET /v2", SPOOL_KIND_SERVER, 100, 5, 0, "{\"new\":true}");
+    ck_assert_int_eq(write_spans(s, &sp, 1), SPOOL_OK);
+    spool_log lg = mk_log(200, "new log");
+    spool_batch b = { .resource_json = RES, .logs = &lg, .n_logs = 1 };
+    ck_assert_int_eq(spool_write(s, &b, 0), SPOOL_OK);
+    spool_close(s);
+
+    ck_assert_int_eq(q_int("PRAGMA user_version"), 2);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE id <= 3 AND name = 'GET /v1'"
+                           " AND json_extract(attributes, '$.n') = id"), 3);
+    ck_assert_int_eq(q_int("SELECT id FROM span WHERE name = 'GET /v2'"), 6);
+    ck_assert_int_eq(q_int("SELECT group_concat(id) = '1,2' FROM log"), 1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+                           " AND tbl_name IN ('span','log')"), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE name IN ('span','log')"
+                           " AND sql LIKE '%json_valid%'"), 0);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE name LIKE '%v2%'"), 0);
+    /* the views are back, and read the new tables */
+    ck_assert_int_eq(q_int("SELECT count(*) FROM sqlite_schema WHERE type = 'view'"), 6);
+    ck_assert_int_eq(q_int("SELECT span_count FROM trace_summary"
+                           " WHERE trace_id = '65f0a1b2000000000000000000000001'"), 3);
+    ck_assert_int_eq(q_int("SELECT length(value) FROM meta WHERE key = 'views_hash'"), 16);
+}
+END_TEST
+
+/* {"a":[[...]]} with `arrays` arrays inside the object. */
+static void nested_object(char *out, int arrays)
+{
+    size_t n = 0;
+    memcpy(out, "{\"a\":", 5);
+    n = 5;
+    for (int d = 0; d < arrays; d++)
+        out[n++] = '[';
+    for (int d = 0; d < arrays; d++)
+        out[n++] = ']';
+    out[n++] = '}';
+    out[n] = '\0';
+}
+
+/* The JSON texts of spans and logs are checked by spool_write itself. */
+START_TEST(test_json_syntax_checked)
+{
+    static const char *const good[] = {
+        "{}", " { } ", "{\"a\":1}", "{\"a\":[1,-2.5e+3,0.0,1E9,true,false,null,\"x\"]}",
+        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9\\uD83D\\uDE00 caf\xc3\xa9\"}",
+        "{\"nested\":{\"a\":{\"b\":[[],{}]}}}", "\t\r\n{\"k\" : \"v\" , \"l\" : [ ] }\n",
+    };
+    static const char *const bad[] = {
+        "", " ", "[]", "1", "\"s\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{,}",
+        "{\"a\":1}}", "{\"a\":1} x", "{a:1}", "{'a':1}", "{\"a\":01}", "{\"a\":1.}",
+        "{\"a\":.5}", "{\"a\":1e}", "{\"a\":+1}", "{\"a\":-}", "{\"a\":tru}",
+        "{\"a\":nul}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12\"}", "{\"a\":\"tab\there\"}",
+        "{\"a\":\"open}", "{\"a\":[1 2]}", "{\"a\":NaN}",
+    };
+    spool *s = open_ok();
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        spool_span sp = mk_span(1, i + 1, 0, "n", 1, 10, 5, 0, good[i]);
+        ck_assert_msg(write_spans(s, &sp, 1) == SPOOL_OK, "refused %s: %s", good[i],
+                      spool_errmsg(s));
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        spool_span sp = mk_span(1, 100, 0, "n", 1, 10, 5, 0, bad[i]);
+        ck_assert_msg(write_spans(s, &sp, 1) == SPOOL_INVALID, "took %s", bad[i]);
+        ck_assert_str_eq(spool_errmsg(s), "spool_write: span 0: attributes is not a JSON object");
+        spool_log lg = mk_log(1, "x");
+        lg.attributes_json = bad[i];
+        spool_batch b = { .logs = &lg, .n_logs = 1 };
+        ck_assert_int_eq(spool_write(s, &b, 0), SPOOL_INVALID);
+    }
+    /* nesting: as deep as SQLite's JSON functions go (2000), and no deeper */
+    char deep[4200];
+    nested_object(deep, 1999);                       /* 2000 levels with the object */
+    spool_span sp = mk_span(1, 200, 0, "n", 1, 10, 5, 0, deep);
+    ck_assert_int_eq(write_spans(s, &sp, 1), SPOOL_OK);
+    nested_object(deep, 2000);
+    ck_assert_int_eq(write_spans(s, &sp, 1), SPOOL_INVALID);
+    sp = mk_span(1, 201, 0, "n", 1, 10, 5, 0, NULL);
+    sp.events_json = "[{\"name\":\"e\",\"time_ns\":1,\"attributes\":{}}]";
+    sp.links_json = "[ ]";
+    ck_assert_int_eq(write_spans(s, &sp, 1), SPOOL_OK);
+    sp.events_json = "{}";
+    ck_assert_int_eq(write_spans(s, &sp, 1), SPOOL_INVALID);
+    ck_assert_str_eq(spool_errmsg(s), "spool_write: span 0: events is not a JSON array");
+    sp.events_json = NULL;
+    sp.links_json = "[1,]";
+    ck_assert_int_eq(write_spans(s, &sp, 1), SPOOL_INVALID);
+    ck_assert_str_eq(spool_errmsg(s), "spool_write: span 0: links is not a JSON array");
+    spool_close(s);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span"),
+                     (int64_t)(sizeof good / sizeof good[0]) + 2);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE json_valid(attributes)"
+                           " AND json_valid(events) AND json_valid(links)"),
+                     (int64_t)(sizeof good / sizeof good[0]) + 2);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM log"), 0);
+}
+END_TEST
 
 START_TEST(test_ids_never_reused)
 {
@@ -1404,6 +1541,8 @@ Suite *make_suite(void)
     tcase_add_test(tc, test_refuses_newer_schema);
     tcase_add_test(tc, test_migrate_previous_version_keeps_data);
     tcase_add_test(tc, test_failed_migration_changes_nothing);
+    tcase_add_test(tc, test_migrate_from_version_1);
+    tcase_add_test(tc, test_json_syntax_checked);
     tcase_add_test(tc, test_views_reinstalled_when_changed);
     tcase_add_test(tc, test_ids_never_reused);
     tcase_add_test(tc, test_write_and_read_back_every_field);
