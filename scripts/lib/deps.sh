@@ -4,7 +4,7 @@
 
 CRUDDUR_DEBS="build-essential autoconf automake libtool pkg-config \
 libfcgi-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev zlib1g-dev check libsubunit-dev \
-nginx lighttpd spawn-fcgi sqlite3 curl wrk python3 python3-botocore"
+nginx lighttpd spawn-fcgi sqlite3 curl wrk time python3 python3-botocore"
 
 cruddur_install_deps() {
   local missing=() p

@@ -21,7 +21,6 @@ so tests can use port 0 and never race for a port.
 """
 
 import argparse
-import gzip
 import json
 import os
 import socket

@@ -34,12 +34,12 @@ name (or a log whose body) contains x gets 400 naming that record's span id.
 
 import base64
 import json
-import math
 import os
 import re
 import sys
 import zlib
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fakehttp  # noqa: E402
 

@@ -12,7 +12,7 @@
 #   ex_run LOG ARGS...          runs cruddur-export (bounded in time), output to
 #                               $T/LOG.log, exit code in EX_RC
 #   ex_sql SQL                  sqlite3 on the spool (read-write)
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154,SC2034
 
 EXPORT_BIN=$abs_top_builddir/cruddur-export
 FAKES=$abs_top_srcdir/tests/fakes
@@ -102,7 +102,9 @@ ex_start_fake() {
   EX_FAKE_URL=http://127.0.0.1:$(cat "$portfile")
 }
 
+# shellcheck disable=SC2120
 ex_start_otlp() { ex_start_fake otlp "$@"; OTLP_URL=$EX_FAKE_URL; }
+# shellcheck disable=SC2120
 ex_start_rollbar() { ex_start_fake rollbar "$@"; ROLLBAR_URL=$EX_FAKE_URL; }
 
 ex_stat() { curl -fsS --max-time 5 "$1/_fake/stat/$2"; }
