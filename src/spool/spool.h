@@ -68,7 +68,7 @@ const char *spool_strstatus(int status);
  * it waits for nobody and blocks no writer), so that the WAL can start over.
  * Without SPOOL_NO_CHECKPOINT, writers do this themselves after a commit each
  * time the WAL has grown by 1000 pages (and, when it still has not started
- * over past 2000, a RESTART checkpoint that holds other writers back for at
+ * over past 8000, a RESTART checkpoint that holds other writers back for at
  * most 50 ms), at the cost of fsyncs after that request's commit.
  * SPOOL_BUSY when another checkpoint is running. *wal_pages (may be NULL) =
  * pages left in the WAL that could not be copied yet (readers still use them). */

@@ -8,7 +8,10 @@
  * (bytes 4..7, zero in other frames: the WAL file format). Once that frame's
  * page is in the buffer, the buffer is written and the result returned from
  * that very xWrite, so a failure fails the commit as it would have without
- * the buffer. */
+ * the buffer. A write at the offset SQLite has just read (it rewrites frame
+ * headers after the commit frame when a transaction wrote a page twice) is
+ * not gathered, and the database file's xShmBarrier, which SQLite calls just
+ * before it publishes a commit, writes out anything still gathered. */
 #include "spool/walvfs.h"
 
 #include <sqlite3.h>
@@ -22,20 +25,26 @@
 #define BUF_MAX 65536
 #define FRAME_HEADER 24
 
+typedef struct wfile wfile;
+
 struct walvfs {
     sqlite3_vfs vfs;            /* first: SQLite hands us this pointer */
     sqlite3_vfs *real;
+    wfile *wal;                 /* the open -wal file, if any (one connection) */
     char name[48];
 };
 
-typedef struct wfile {
+struct wfile {
     sqlite3_file base;          /* base.pMethods = &wal_methods or &plain_methods */
     sqlite3_file *real;         /* the default VFS's file, allocated after this struct */
+    walvfs *owner;
     unsigned char *buf;         /* WAL only: appended bytes not yet written */
     size_t len, cap;
     sqlite3_int64 off;          /* file offset of buf[0] */
     int commit_header;          /* the last buffered write was a commit frame's header */
-} wfile;
+    int after_read;             /* the last call was a read ... */
+    sqlite3_int64 read_off;     /* ... at this offset */
+};
 
 static sqlite3_file *real_of(sqlite3_file *f)
 {
@@ -59,6 +68,8 @@ static int flush(wfile *w)
 static int f_close(sqlite3_file *f)
 {
     wfile *w = (wfile *)f;
+    if (w->owner->wal == w)
+        w->owner->wal = NULL;
     int rc = flush(w);
     int rc2 = w->real->pMethods->xClose(w->real);
     free(w->buf);
@@ -132,8 +143,14 @@ static int f_shm_lock(sqlite3_file *f, int offset, int n, int flags)
     return real_of(f)->pMethods->xShmLock(real_of(f), offset, n, flags);
 }
 
+/* SQLite publishes a commit in the WAL index right after this barrier. The
+ * commit frame has been written out already (w_write); this only makes sure
+ * nothing gathered is left behind, whatever SQLite did last. */
 static void f_shm_barrier(sqlite3_file *f)
 {
+    wfile *wal = ((wfile *)f)->owner->wal;
+    if (wal != NULL)
+        flush(wal);
     real_of(f)->pMethods->xShmBarrier(real_of(f));
 }
 
@@ -156,13 +173,18 @@ static int f_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
 
 static int w_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
 {
-    int rc = flush((wfile *)f);
+    wfile *w = (wfile *)f;
+    int rc = flush(w);
+    w->after_read = 1;
+    w->read_off = off;
     return rc != SQLITE_OK ? rc : f_read(f, p, n, off);
 }
 
 static int w_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
 {
     wfile *w = (wfile *)f;
+    int rewrite = w->after_read && off == w->read_off;
+    w->after_read = 0;
     int append = w->len > 0 && off == w->off + (sqlite3_int64)w->len;
     if (!append) {
         /* not the next bytes of the run being gathered: that run goes out
@@ -172,7 +194,9 @@ static int w_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
             return rc;
     }
     size_t need = w->len + (size_t)n;
-    if (n <= 0 || need > BUF_MAX) {
+    /* A write where SQLite has just read rewrites a frame header in place
+     * (fixing checksums after its commit frame): it goes straight out. */
+    if (n <= 0 || need > BUF_MAX || rewrite) {
         int rc = flush(w);
         return rc != SQLITE_OK ? rc : f_write(f, p, n, off);
     }
@@ -270,7 +294,13 @@ static int v_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, 
         w->base.pMethods = NULL;
         return SQLITE_CANTOPEN;
     }
-    w->base.pMethods = (flags & SQLITE_OPEN_WAL) ? &wal_methods : &plain_methods;
+    w->owner = (walvfs *)v;
+    if (flags & SQLITE_OPEN_WAL) {
+        w->base.pMethods = &wal_methods;
+        w->owner->wal = w;
+    } else {
+        w->base.pMethods = &plain_methods;
+    }
     return rc;
 }
 

@@ -6,10 +6,10 @@
  *
  * Only appends to a -wal file are gathered, and they reach the file, in
  * order, before the commit is published in the shared WAL index: the
- * buffer is written out when the commit frame is complete, and before any
- * other operation on the file (read, sync, truncate, size, close). Other
- * files, and any write that is not an append, go straight through. The
- * files stay ordinary SQLite files that any other program can open. */
+ * buffer is written out when the commit frame is complete, before any other
+ * operation on the file (read, sync, truncate, size, close), and at the
+ * barrier SQLite passes before publishing. Other files go straight through.
+ * The files stay ordinary SQLite files that any other program can open. */
 #ifndef CRUDDUR_SPOOL_WALVFS_H
 #define CRUDDUR_SPOOL_WALVFS_H
 

@@ -1172,9 +1172,12 @@ START_TEST(test_checkpoints)
     spool *maint = open_ok();
     ck_assert_int_eq(spool_checkpoint(maint, &left), SPOOL_OK);
     ck_assert_int_eq(left, 0);
-    /* the next write starts the WAL over, cut back to journal_size_limit */
+    /* the next write starts the WAL over: it writes at the start of the file,
+     * which does not grow (and is cut back to journal_size_limit, 32 MiB, when
+     * it is longer) */
+    int64_t before = wal_size();
     write_wide_spans(s, 1);
-    ck_assert_int_le(wal_size(), 4194304);
+    ck_assert_int_le(wal_size(), before < 33554432 ? before : 33554432);
     spool_close(maint);
     spool_close(s);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span"), 3001);
