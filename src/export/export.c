@@ -170,7 +170,34 @@ int export_batch_full(const export_batch *b)
 
 const char *export_item_reason(const export_batch *b, const export_item *it)
 {
-    return it->skip && b->reasons.data != NULL ? b->reasons.data + it->reason : NULL;
+    return (it->skip || it->retry) && b->reasons.data != NULL ? b->reasons.data + it->reason
+                                                              : NULL;
+}
+
+int export_item_live(const export_batch *b, size_t i)
+{
+    return i < b->n && !b->items[i].skip && !b->items[i].done;
+}
+
+int export_item_refuse(export_batch *b, size_t i, const char *reason)
+{
+    if (!export_item_live(b, i))
+        return 0;
+    b->items[i].retry = 0;
+    return set_reason(b, &b->items[i], reason);
+}
+
+int export_item_retry(export_batch *b, size_t i, const char *reason)
+{
+    if (!export_item_live(b, i))
+        return 0;
+    export_item *it = &b->items[i];
+    size_t at = b->reasons.len;
+    if (buf_puts(&b->reasons, reason ? reason : "retry") != 0 || buf_putc(&b->reasons, '\0') != 0)
+        return -1;
+    it->retry = 1;
+    it->reason = at;
+    return 0;
 }
 
 /* ---- the engine ----------------------------------------------------------- */
@@ -354,13 +381,17 @@ static int ack(engine *e, export_target *t, size_t lo, size_t hi, int64_t reject
                const char *summary)
 {
     export_batch *b = e->b;
-    int64_t live = 0, skipped = 0;
+    int64_t live = 0, skipped = 0, done = 0;
     e->n_dead = 0;
     char **payloads = calloc(hi - lo, sizeof *payloads);
     int rc = payloads == NULL ? -1 : 0;
     int64_t first_live = -1;
     for (size_t i = lo; i < hi && rc == 0; i++) {
         const export_item *it = &b->items[i];
+        if (it->done) {
+            done++;
+            continue;
+        }
         if (!it->skip) {
             live++;
             if (first_live < 0)
@@ -384,7 +415,7 @@ static int ack(engine *e, export_target *t, size_t lo, size_t hi, int64_t reject
             .exporter = t->exporter,
             .stream = t->stream,
             .last_id = b->items[hi - 1].id,
-            .sent = live - rejected,
+            .sent = done + live - rejected,
             .rejected = rejected + skipped,
             .dead = e->dead,
             .n_dead = e->n_dead,
@@ -404,7 +435,7 @@ static int ack(engine *e, export_target *t, size_t lo, size_t hi, int64_t reject
         e->dry_cursor[t->stream] = b->items[hi - 1].id;
     }
     if (status == EXPORT_EXIT_OK) {
-        e->st->sent += live - rejected;
+        e->st->sent += done + live - rejected;
         e->st->rejected += rejected + skipped;
         e->st->dead_lettered += (int64_t)e->n_dead;
         if (e->o->verbose && e->n_dead > 0)
@@ -425,7 +456,7 @@ static size_t live_count(const export_batch *b, size_t lo, size_t hi)
 {
     size_t n = 0;
     for (size_t i = lo; i < hi; i++)
-        n += !b->items[i].skip;
+        n += (size_t)export_item_live(b, i);
     return n;
 }
 
@@ -452,7 +483,7 @@ static int64_t mark_named(engine *e, size_t lo, size_t hi, const char *message, 
     int64_t n = 0;
     for (size_t i = lo; i < hi && n < limit; i++) {
         export_item *it = &e->b->items[i];
-        if (it->skip || it->key[0] == '\0' || !names(message, it->key))
+        if (!export_item_live(e->b, i) || it->key[0] == '\0' || !names(message, it->key))
             continue;
         if (set_reason(e->b, it, message) != 0)
             return -1;
@@ -470,7 +501,8 @@ static void print_request(engine *e, const export_target *t, size_t n)
         const char *colon = strchr(hdr, ':');
         size_t nl = colon ? (size_t)(colon - hdr) : strlen(hdr);
         int shown = (nl == 12 && strncasecmp(hdr, "Content-Type", 12) == 0) ||
-                    (nl == 6 && strncasecmp(hdr, "Accept", 6) == 0);
+                    (nl == 6 && strncasecmp(hdr, "Accept", 6) == 0) ||
+                    (nl == 12 && strncasecmp(hdr, "X-Amz-Target", 12) == 0);
         if (shown)
             fprintf(f, "%s\n", hdr);
         else
@@ -527,7 +559,7 @@ static size_t split_point(const export_batch *b, size_t lo, size_t hi, size_t li
 {
     size_t want = live / 2, seen = 0;
     for (size_t i = lo; i < hi; i++) {
-        seen += !b->items[i].skip;
+        seen += (size_t)export_item_live(b, i);
         if (seen == want)
             return i + 1;
     }
@@ -535,6 +567,94 @@ static size_t split_point(const export_batch *b, size_t lo, size_t hi, size_t li
 }
 
 typedef struct range { size_t lo, hi; } range;
+
+/* No usable credentials: stop, as for refused ones. */
+static int no_credentials(engine *e, export_target *t, const char *why)
+{
+    char err[600];
+    snprintf(err, sizeof err, "%s: credentials: %s", t->label, why);
+    if (spool_export_failed(e->s, t->exporter, err, 0) != SPOOL_OK)
+        return spool_trouble(e, "recording a failure");
+    say(e, "%s", err);
+    set_status(e, "no usable credentials");
+    return EXPORT_EXIT_CONFIG;
+}
+
+/* The target's authorize hook before a request. STEP_OK to send, else a
+ * retry wait was done (*again set: try again) or an exit code. */
+static int authorize(engine *e, export_target *t, int *again)
+{
+    *again = 0;
+    if (t->authorize == NULL || e->o->dry_run)
+        return STEP_OK;
+    char err[512] = "";
+    int rc = t->authorize(t->ctx, e->h, 0, err, sizeof err);
+    if (rc == EXPORT_EXIT_OK)
+        return STEP_OK;
+    if (rc == EXPORT_EXIT_TEMPFAIL) {
+        export_answer a;
+        memset(&a, 0, sizeof a);
+        a.verdict = EXPORT_RETRY;
+        a.wait_ms = -1;
+        snprintf(a.message, sizeof a.message, "credentials: %s", err);
+        int w = retry_wait(e, t, &a, 0);
+        *again = w == STEP_OK;
+        return w;
+    }
+    return no_credentials(e, t, err);
+}
+
+/* After an EXPORT_OK from classify_items: the unmarked live items of r
+ * are done; those marked for retry are sent again after a backoff, alone.
+ * Acknowledges what it can. *next is set to the range still to send
+ * (lo == hi: none). STEP_OK or an exit code. */
+static int settle_items(engine *e, export_target *t, range r, range *next)
+{
+    export_batch *b = e->b;
+    size_t pending = 0, first = r.hi;
+    const char *why = NULL;
+    next->lo = next->hi = r.hi;
+    for (size_t i = r.lo; i < r.hi; i++) {
+        export_item *it = &b->items[i];
+        if (!export_item_live(b, i))
+            continue;
+        if (!it->retry) {
+            it->done = 1;
+            continue;
+        }
+        it->retry = 0;
+        if (++it->attempts > EXPORT_ITEM_RETRIES) {
+            it->skip = 1;  /* its reason is already in place */
+            continue;
+        }
+        if (why == NULL)
+            why = b->reasons.data + it->reason;
+        if (first == r.hi)
+            first = i;
+        pending++;
+    }
+    if (pending == 0)
+        return ack(e, t, r.lo, r.hi, 0, NULL);
+    if (first > r.lo) {
+        int64_t failures = e->failures;
+        int rc = ack(e, t, r.lo, first, 0, NULL);
+        e->failures = failures;
+        if (rc != EXPORT_EXIT_OK)
+            return rc;
+    }
+    export_answer a;
+    memset(&a, 0, sizeof a);
+    a.verdict = EXPORT_RETRY;
+    a.wait_ms = -1;
+    snprintf(a.message, sizeof a.message, "%zu records not processed (%s)", pending,
+             why ? why : "retry");
+    int rc = retry_wait(e, t, &a, 0);
+    if (rc != STEP_OK)
+        return rc;
+    next->lo = first;
+    next->hi = r.hi;
+    return STEP_OK;
+}
 
 /* Delivers [lo, hi) of the batch: requests, retries, splits and acks. */
 static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
@@ -582,6 +702,7 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
                 goto out;
             continue;
         }
+        int agains = 0, reauthorized = 0;
         for (;;) {
             int64_t now = tstamp_mono_ns();
             if (!e->prestarted && e->not_before_ns > now) {
@@ -599,12 +720,23 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
                     goto out;
                 }
             }
+            if (!e->prestarted) {
+                int again;
+                if ((status = authorize(e, t, &again)) != STEP_OK)
+                    goto out;
+                if (again)
+                    continue;
+            }
             int64_t t0 = tstamp_mono_ns();
             int prc;
             if (e->prestarted) {
                 /* the answer to the request sent while this batch was read */
                 e->prestarted = 0;
                 prc = httpc_finish(e->h);
+            } else if (t->send != NULL) {
+                httpc_response_free(&e->resp);
+                httpc_response_init(&e->resp);
+                prc = t->send(t->ctx, e->body.data, e->body.len, &e->resp);
             } else {
                 prc = httpc_post(e->h, t->url, t->headers, e->body.data, e->body.len, t->gzip,
                                  &e->resp);
@@ -626,6 +758,8 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
                 }
                 a.verdict = EXPORT_RETRY;
                 snprintf(a.message, sizeof a.message, "%s", e->resp.error);
+            } else if (t->classify_items != NULL) {
+                t->classify_items(t->ctx, &e->resp, b, r.lo, r.hi, &a);
             } else {
                 t->classify(t->ctx, &e->resp, live, &a);
             }
@@ -633,6 +767,19 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
                 say(e, "%s: POST %zu records, %zu bytes -> %ld%s%s in %.1f ms", t->label, live,
                     e->resp.sent_bytes, e->resp.status, a.message[0] ? ": " : "", a.message,
                     (double)(tstamp_mono_ns() - t0) / 1e6);
+            if (a.verdict == EXPORT_AGAIN) {
+                if (++agains <= 3)
+                    continue;
+                a.verdict = EXPORT_RETRY;
+            }
+            if (a.verdict == EXPORT_OK && t->classify_items != NULL) {
+                range next;
+                if ((status = settle_items(e, t, r, &next)) != STEP_OK)
+                    goto out;
+                if (next.lo < next.hi)
+                    PUSH(next.lo, next.hi);
+                break;
+            }
             if (a.verdict == EXPORT_OK) {
                 char summary[700];
                 int64_t rej = a.rejected > (int64_t)live ? (int64_t)live : a.rejected;
@@ -655,6 +802,16 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
                 if ((status = retry_wait(e, t, &a, e->resp.status)) != STEP_OK)
                     goto out;
                 continue;
+            }
+            if (a.verdict == EXPORT_AUTH && t->authorize != NULL && !reauthorized) {
+                char err[512] = "";
+                reauthorized = 1;
+                if (t->authorize(t->ctx, e->h, 1, err, sizeof err) == EXPORT_EXIT_OK) {
+                    if (e->o->verbose)
+                        say(e, "%s: credentials refused (%s); sending once more with fresh ones",
+                            t->label, a.message);
+                    continue;
+                }
             }
             if (a.verdict == EXPORT_AUTH || a.verdict == EXPORT_CONFIG) {
                 status = refused(e, t, &a, e->resp.status);
@@ -718,13 +875,30 @@ static int batches_left(const engine *e)
 /* Sends the request for the whole of e->b now and returns without its
  * answer, so that the next batch is read while the service works;
  * send_range then waits for that answer instead of posting. */
+static size_t request_end(const export_target *t, const export_batch *b, size_t lo)
+{
+    if (t->next_request != NULL) {
+        size_t hi = t->next_request(t->ctx, b, lo, b->n);
+        return hi > lo && hi <= b->n ? hi : b->n;
+    }
+    size_t per = t->per_request ? t->per_request : b->n;
+    return lo + per < b->n ? lo + per : b->n;
+}
+
 static int prestart(engine *e, export_target *t)
 {
-    if (e->o->dry_run || t->per_request != 0 || live_count(e->b, 0, e->b->n) == 0 ||
-        e->not_before_ns > tstamp_mono_ns())
+    if (e->o->dry_run || t->send != NULL || e->not_before_ns > tstamp_mono_ns())
         return STEP_OK;
+    size_t hi = request_end(t, e->b, 0);
+    if (live_count(e->b, 0, hi) == 0)
+        return STEP_OK;
+    if (t->authorize != NULL) {
+        char err[512];
+        if (t->authorize(t->ctx, e->h, 0, err, sizeof err) != EXPORT_EXIT_OK)
+            return STEP_OK;  /* send_range deals with it */
+    }
     buf_reset(&e->body);
-    if (t->build(t->ctx, e->b, 0, e->b->n, &e->body) != 0 ||
+    if (t->build(t->ctx, e->b, 0, hi, &e->body) != 0 ||
         httpc_start(e->h, t->url, t->headers, e->body.data, e->body.len, t->gzip, &e->resp) != 0) {
         set_status(e, "out of memory building a request");
         return EXPORT_EXIT_SOFTWARE;
@@ -758,9 +932,8 @@ static int drain(engine *e, export_target *t, size_t *got)
         export_batch_reset(next);
         if (batches_left(e))
             read_rc = read_batch(e, t, e->b->items[e->b->n - 1].id, next);
-        size_t per = t->per_request ? t->per_request : e->b->n;
-        for (size_t lo = 0; lo < e->b->n; lo += per) {
-            size_t hi = lo + per < e->b->n ? lo + per : e->b->n;
+        for (size_t lo = 0, hi; lo < e->b->n; lo = hi) {
+            hi = request_end(t, e->b, lo);
             if ((rc = send_range(e, t, lo, hi)) != STEP_OK)
                 return rc;
             if (stopped(e))

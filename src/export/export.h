@@ -59,6 +59,9 @@ typedef struct export_item {
     size_t off, len;
     uint32_t group;                 /* index in groups */
     uint8_t skip;                   /* nonzero: not to be sent (see reason) */
+    uint8_t done;                   /* accepted by an earlier request of a partial success */
+    uint8_t retry;                  /* refused for now: to be sent again, alone */
+    uint8_t attempts;               /* item-level retries so far */
     size_t reason;                  /* with skip: offset of a reason in reasons */
     char key[EXPORT_KEY_SIZE];      /* what a service's answer may call it: span id, uuid, "" */
 } export_item;
@@ -90,6 +93,16 @@ int export_batch_add_bad(export_batch *b, int64_t id, const char *reason);
 int export_batch_full(const export_batch *b);
 const char *export_item_reason(const export_batch *b, const export_item *it);
 
+/* For classify_items: the service refused item i for good (it is
+ * dead-lettered with reason), or for now (it is sent again, without the
+ * items the service took, after a backoff; after EXPORT_ITEM_RETRIES such
+ * rounds it is dead-lettered with reason). 0 or -1. */
+#define EXPORT_ITEM_RETRIES 8
+int export_item_refuse(export_batch *b, size_t i, const char *reason);
+int export_item_retry(export_batch *b, size_t i, const char *reason);
+/* True when item i is to be sent: neither skipped nor already done. */
+int export_item_live(const export_batch *b, size_t i);
+
 /* ---- what a target tells the engine about an answer --------------------- */
 typedef enum export_verdict {
     EXPORT_OK = 0,                  /* accepted (rejected > 0: in part) */
@@ -97,6 +110,9 @@ typedef enum export_verdict {
     EXPORT_REJECT,                  /* refused for good: split, dead-letter */
     EXPORT_AUTH,                    /* credentials refused */
     EXPORT_CONFIG,                  /* the endpoint or the request is wrong */
+    EXPORT_AGAIN,                   /* the target fixed what was wrong (created a
+                                       missing log stream, say): send again now,
+                                       without backoff; at most 3 times in a row */
 } export_verdict;
 
 typedef struct export_answer {
@@ -129,6 +145,33 @@ struct export_target {
     int (*build)(void *ctx, const export_batch *b, size_t lo, size_t hi, buf_t *body);
     /* Classifies an HTTP answer (r->status != 0) to a request of n records. */
     void (*classify)(void *ctx, const httpc_response *r, size_t n, export_answer *a);
+
+    /* Optional hooks; NULL for the behaviour above. */
+
+    /* Instead of classify, for services that answer per record: sees the
+     * live items of [lo, hi) the request carried and may mark them with
+     * export_item_refuse / export_item_retry. With verdict EXPORT_OK, the
+     * unmarked live items are done; a.rejected is ignored. */
+    void (*classify_items)(void *ctx, const httpc_response *r, export_batch *b, size_t lo,
+                           size_t hi, export_answer *a);
+    /* The end of the request that starts at item lo of a batch whose
+     * range ends at hi: lo < result <= hi. For limits beyond per_request
+     * (bytes per request, a time span). Only its first request of a batch
+     * is sent ahead while the next batch is read. */
+    size_t (*next_request)(void *ctx, const export_batch *b, size_t lo, size_t hi);
+    /* Called before every request (not in a dry run): sets signing and
+     * refreshed credentials on h (httpc_set_aws_sigv4) and may change the
+     * headers; the engine reads t->headers after the call, so a target
+     * whose header array moves keeps a pointer to its export_target in
+     * ctx and updates t->headers. after_auth_error: the service just refused the
+     * credentials; return EXPORT_EXIT_OK only when new ones were obtained
+     * (the request is then sent once more). An EXPORT_EXIT_* code: OK,
+     * TEMPFAIL (a credential source is unreachable: retried with backoff),
+     * CONFIG (no usable credentials). The message goes in err. */
+    int (*authorize)(void *ctx, httpc *h, int after_auth_error, char *err, size_t err_size);
+    /* Replaces the HTTP POST (a UDP transport, say): sends body and fills
+     * r as an answer would (r->status 200 when sent). Return as httpc_post. */
+    int (*send)(void *ctx, const void *body, size_t len, httpc_response *r);
 };
 
 /* ---- running ---------------------------------------------------------- */

@@ -31,12 +31,43 @@ struct httpc {
     httpc_response *r;
     char errbuf[CURL_ERROR_SIZE];
     int inflight;
+    char *sigv4;                 /* CURLOPT_AWS_SIGV4 provider, NULL: unsigned */
+    char *userpwd;               /* its key pair; wiped before it is freed */
 };
 
 void httpc_response_init(httpc_response *r)
 {
     memset(r, 0, sizeof *r);
     r->retry_after_ms = r->rate_remaining = r->rate_remaining_s = -1;
+}
+
+static void wipe_free(char *s)
+{
+    if (s == NULL)
+        return;
+    volatile char *p = s;
+    while (*p)
+        *p++ = '\0';
+    free(s);
+}
+
+int httpc_set_aws_sigv4(httpc *c, const char *provider, const char *userpwd)
+{
+    char *pv = NULL, *up = NULL;
+    if (provider != NULL) {
+        pv = strdup(provider);
+        up = strdup(userpwd ? userpwd : "");
+        if (pv == NULL || up == NULL) {
+            free(pv);
+            wipe_free(up);
+            return -1;
+        }
+    }
+    free(c->sigv4);
+    wipe_free(c->userpwd);
+    c->sigv4 = pv;
+    c->userpwd = up;
+    return 0;
 }
 
 void httpc_response_free(httpc_response *r)
@@ -92,6 +123,8 @@ void httpc_free(httpc *c)
     curl_multi_cleanup(c->multi);
     curl_easy_cleanup(c->curl);
     buf_free(&c->zbody);
+    free(c->sigv4);
+    wipe_free(c->userpwd);
     free(c);
 }
 
@@ -170,6 +203,14 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
         /* a new answer (after 100 Continue, say): forget the previous one's headers */
         r->retry_after_ms = r->rate_remaining = r->rate_remaining_s = -1;
         r->content_type[0] = '\0';
+        r->amzn_error_type[0] = '\0';
+        r->date_ns = 0;
+    } else if (header_is(p, len, "Date", &v, &vl)) {
+        header_value(v, vl, val, sizeof val);
+        time_t when = curl_getdate(val, NULL);
+        r->date_ns = when > 0 ? (int64_t)when * 1000000000 : 0;
+    } else if (header_is(p, len, "X-Amzn-ErrorType", &v, &vl)) {
+        header_value(v, vl, r->amzn_error_type, sizeof r->amzn_error_type);
     } else if (header_is(p, len, "Retry-After", &v, &vl)) {
         header_value(v, vl, val, sizeof val);
         r->retry_after_ms = backoff_parse_retry_after(val, (int64_t)time(NULL));
@@ -239,6 +280,8 @@ int httpc_start(httpc *c, const char *url, const char *const *headers, const voi
     curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
     curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
+    curl_easy_setopt(h, CURLOPT_AWS_SIGV4, c->sigv4);
+    curl_easy_setopt(h, CURLOPT_USERPWD, c->sigv4 ? c->userpwd : NULL);
     c->errbuf[0] = '\0';
     curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
     if (curl_multi_add_handle(c->multi, h) != CURLM_OK)

@@ -30,6 +30,8 @@ typedef struct httpc_response {
     int64_t rate_remaining;      /* X-Rate-Limit-Remaining, -1 when absent */
     int64_t rate_remaining_s;    /* X-Rate-Limit-Remaining-Seconds, -1 when absent */
     size_t sent_bytes;           /* body bytes on the wire (after compression) */
+    int64_t date_ns;             /* the answer's Date header (ns since the epoch), 0 absent */
+    char amzn_error_type[128];   /* AWS JSON protocols: X-Amzn-ErrorType, "" absent */
 } httpc_response;
 
 /* Timeouts in milliseconds (<= 0: 5000 to connect, 30000 in total). `stop`
@@ -39,6 +41,13 @@ int httpc_new(httpc **out, long connect_timeout_ms, long timeout_ms,
               const volatile sig_atomic_t *stop);
 void httpc_free(httpc *c);
 void httpc_set_timeouts(httpc *c, long connect_timeout_ms, long timeout_ms);
+
+/* Signs every following request with AWS Signature Version 4 (libcurl's
+ * CURLOPT_AWS_SIGV4): provider is "aws:amz:REGION:SERVICE", userpwd
+ * "ACCESS_KEY_ID:SECRET_ACCESS_KEY". Both are copied. NULL provider turns
+ * signing off. Temporary credentials also need an X-Amz-Security-Token
+ * header among the request's headers (it is signed with them). 0 or -1. */
+int httpc_set_aws_sigv4(httpc *c, const char *provider, const char *userpwd);
 
 void httpc_response_init(httpc_response *r);
 void httpc_response_free(httpc_response *r);

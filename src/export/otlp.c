@@ -833,7 +833,7 @@ static int build(const export_batch *b, size_t lo, size_t hi, buf_t *body, otlp_
     for (size_t i = lo; rc == 0 && i < hi; i++) {
         const export_item *it = &b->items[i];
         next[i - lo] = none;
-        if (it->skip)
+        if (!export_item_live(b, i))
             continue;
         if (head[it->group] == none) {
             head[it->group] = i - lo;

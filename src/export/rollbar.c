@@ -393,7 +393,7 @@ static int encode(void *ctx, export_batch *b, const void *record, const spool_or
 static int build(void *ctx, const export_batch *b, size_t lo, size_t hi, buf_t *body)
 {
     for (size_t i = lo; i < hi; i++)
-        if (!b->items[i].skip)
+        if (export_item_live(b, i))
             return buf_append(body, b->arena.data + b->items[i].off, b->items[i].len);
     return -1;
 }
