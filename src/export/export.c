@@ -612,6 +612,7 @@ static int settle_items(engine *e, export_target *t, range r, range *next)
 {
     export_batch *b = e->b;
     size_t pending = 0, first = r.hi;
+    int attempts = 0;
     const char *why = NULL;
     next->lo = next->hi = r.hi;
     for (size_t i = r.lo; i < r.hi; i++) {
@@ -631,6 +632,8 @@ static int settle_items(engine *e, export_target *t, range r, range *next)
             why = b->reasons.data + it->reason;
         if (first == r.hi)
             first = i;
+        if (it->attempts > attempts)
+            attempts = it->attempts;
         pending++;
     }
     if (pending == 0)
@@ -648,6 +651,13 @@ static int settle_items(engine *e, export_target *t, range r, range *next)
     a.wait_ms = -1;
     snprintf(a.message, sizeof a.message, "%zu records not processed (%s)", pending,
              why ? why : "retry");
+    /* A record the service could not take now is not an outage: short
+     * waits, growing with that record's own attempts, with full jitter. */
+    int64_t base = e->o->item_retry_ms > 0 ? e->o->item_retry_ms : 100;
+    int64_t ceiling = base << (attempts < 10 ? attempts : 10);
+    if (ceiling > 5000)
+        ceiling = 5000;
+    a.wait_ms = (int64_t)(rng_next(&e->rng) % (uint64_t)ceiling) + 1;
     int rc = retry_wait(e, t, &a, 0);
     if (rc != STEP_OK)
         return rc;

@@ -189,6 +189,8 @@ typedef struct export_options {
     const volatile sig_atomic_t *stop;
     uint64_t seed;                  /* jitter seed (0: from the clock and pid) */
     int64_t dry_from_id;            /* dry run: start at this record id (0: at the cursor) */
+    int64_t item_retry_ms;          /* first wait before records answered "retry" are
+                                       sent again, doubling, at most 5 s (0: 100 ms) */
 } export_options;
 
 typedef struct export_stats {

@@ -528,6 +528,236 @@ START_TEST(follow_picks_up_new_records_until_stopped)
 }
 END_TEST
 
+/* ---- the optional hooks, on a target wrapping the OTLP one ---------------- */
+
+typedef struct hooked {
+    export_target otlp;             /* the wrapped target */
+    int retry_once_idx;             /* span index (0-based) answered "retry" once, -1 none */
+    int retry_always_idx;           /* answered "retry" every time, -1 none */
+    int refuse_idx;                 /* refused for good, -1 none */
+    int again_left;                 /* EXPORT_AGAIN answers still to give */
+    size_t per;                     /* next_request: records per request */
+    int auth_calls, auth_forced, auth_fresh;  /* authorize */
+    int sends;                      /* send hook */
+    size_t send_bytes;
+} hooked;
+
+static hooked hk;
+
+static int hk_encode(void *ctx, export_batch *b, const void *rec, const spool_origin *o)
+{
+    return hk.otlp.encode(hk.otlp.ctx, b, rec, o);
+}
+
+static int hk_build(void *ctx, const export_batch *b, size_t lo, size_t hi, buf_t *body)
+{
+    return hk.otlp.build(hk.otlp.ctx, b, lo, hi, body);
+}
+
+static void hk_classify_items(void *ctx, const httpc_response *r, export_batch *b, size_t lo,
+                              size_t hi, export_answer *a)
+{
+    memset(a, 0, sizeof *a);
+    a->wait_ms = -1;
+    if (hk.again_left > 0) {
+        hk.again_left--;
+        a->verdict = EXPORT_AGAIN;
+        return;
+    }
+    if (r->status == 403) {
+        a->verdict = EXPORT_AUTH;
+        snprintf(a->message, sizeof a->message, "expired token");
+        return;
+    }
+    a->verdict = EXPORT_OK;
+    for (size_t i = lo; i < hi; i++) {
+        if (!export_item_live(b, i))
+            continue;
+        int idx = (int)b->items[i].id - 1;
+        if (idx == hk.retry_once_idx) {
+            ck_assert_int_eq(export_item_retry(b, i, "ThrottledException: slow"), 0);
+            hk.retry_once_idx = -1;
+        } else if (idx == hk.retry_always_idx) {
+            ck_assert_int_eq(export_item_retry(b, i, "InternalFailure: again"), 0);
+        } else if (idx == hk.refuse_idx) {
+            ck_assert_int_eq(export_item_refuse(b, i, "InvalidTraceId: bad id"), 0);
+        }
+    }
+}
+
+static size_t hk_next_request(void *ctx, const export_batch *b, size_t lo, size_t hi)
+{
+    return lo + hk.per < hi ? lo + hk.per : hi;
+}
+
+static int hk_authorize(void *ctx, httpc *h, int after_auth_error, char *err, size_t size)
+{
+    hk.auth_calls++;
+    if (after_auth_error) {
+        hk.auth_forced++;
+        if (!hk.auth_fresh) {
+            snprintf(err, size, "no fresher credentials");
+            return EXPORT_EXIT_CONFIG;
+        }
+    }
+    return EXPORT_EXIT_OK;
+}
+
+static int hk_send(void *ctx, const void *body, size_t len, httpc_response *r)
+{
+    hk.sends++;
+    hk.send_bytes += len;
+    r->status = 200;
+    return 0;
+}
+
+static void hook_target(void)
+{
+    memset(&hk, 0, sizeof hk);
+    hk.otlp = target;
+    hk.retry_once_idx = hk.retry_always_idx = hk.refuse_idx = -1;
+    target.encode = hk_encode;
+    target.build = hk_build;
+    target.classify = NULL;
+    target.classify_items = hk_classify_items;
+}
+
+START_TEST(item_retry_sends_only_that_record_again)
+{
+    seed(100, NULL);
+    hook_target();
+    hk.retry_once_idx = 41;
+    export_options o = opts();
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 100);
+    ck_assert_int_eq(st.retries, 1);
+    ck_assert_int_eq(tsrv_requests(&srv), 2);
+    ck_assert_int_eq(spans_received(), 101);
+    /* the second request carries record 42 alone */
+    ck_assert_int_eq(tsrv_count(srv.req_body[1], "\"spanId\":"), 1);
+    ck_assert_ptr_nonnull(strstr(srv.req_body[1], "\"spanId\":\"000000000000002a\""));
+    ck_assert_int_eq(cursor(), 100);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM dead_letter"), 0);
+}
+END_TEST
+
+START_TEST(item_refused_is_dead_lettered_rest_done)
+{
+    seed(60, NULL);
+    hook_target();
+    hk.refuse_idx = 9;
+    export_options o = opts();
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 59);
+    ck_assert_int_eq(st.rejected, 1);
+    ck_assert_int_eq(st.dead_lettered, 1);
+    ck_assert_int_eq(tsrv_requests(&srv), 1);
+    ck_assert_int_eq(sql_int("SELECT record_id FROM dead_letter WHERE reason LIKE 'InvalidTraceId%'"), 10);
+    ck_assert_int_eq(cursor(), 60);
+}
+END_TEST
+
+START_TEST(item_retries_run_out_into_dead_letter)
+{
+    seed(20, NULL);
+    hook_target();
+    hk.retry_always_idx = 4;
+    export_options o = opts();
+    o.item_retry_ms = 1;
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 19);
+    ck_assert_int_eq(st.dead_lettered, 1);
+    ck_assert_int_eq(tsrv_requests(&srv), 1 + EXPORT_ITEM_RETRIES);
+    ck_assert_int_eq(sql_int("SELECT record_id FROM dead_letter WHERE reason LIKE 'InternalFailure%'"), 5);
+    ck_assert_int_eq(cursor(), 20);
+}
+END_TEST
+
+START_TEST(again_resends_at_once_without_a_retry)
+{
+    seed(30, NULL);
+    hook_target();
+    hk.again_left = 2;
+    export_options o = opts();
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 30);
+    ck_assert_int_eq(st.retries, 0);
+    ck_assert_int_eq(tsrv_requests(&srv), 3);
+    /* more than three in a row count as failures */
+    seed(10, NULL);
+    hk.again_left = 4;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.retries, 1);
+    ck_assert_int_eq(cursor(), 40);
+}
+END_TEST
+
+START_TEST(next_request_splits_each_batch)
+{
+    seed(100, NULL);
+    hook_target();
+    target.next_request = hk_next_request;
+    hk.per = 7;
+    export_options o = opts();
+    o.batch_size = 50;
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 100);
+    ck_assert_int_eq(st.requests, 2 * 8);    /* 50 = 7 * 7 + 1, twice */
+    ck_assert_int_eq(tsrv_requests(&srv), 16);
+    ck_assert_int_eq(tsrv_count(srv.req_body[7], "\"spanId\":"), 1);
+    ck_assert_int_eq(spans_received(), 100);
+}
+END_TEST
+
+START_TEST(authorize_before_each_request_and_once_after_refusal)
+{
+    seed(30, NULL);
+    hook_target();
+    target.authorize = hk_authorize;
+    hk.auth_fresh = 1;
+    tsrv_script(&srv, (tsrv_reply){ 403, "", "{\"message\":\"expired\"}", 0 });
+    export_options o = opts();
+    o.batch_size = 10;
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 30);
+    ck_assert_int_eq(hk.auth_forced, 1);
+    ck_assert_int_eq(tsrv_requests(&srv), 4);
+    ck_assert_int_ge(hk.auth_calls, 4 + 1);
+    /* refused again with nothing fresher: stop, nothing touched */
+    seed(5, NULL);
+    hk.auth_fresh = 0;
+    tsrv_script(&srv, (tsrv_reply){ 403, "", "{\"message\":\"expired\"}", 0 });
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_CONFIG);
+    ck_assert_int_eq(cursor(), 30);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM dead_letter"), 0);
+}
+END_TEST
+
+START_TEST(send_hook_replaces_http)
+{
+    seed(25, NULL);
+    hook_target();
+    target.send = hk_send;
+    target.classify_items = NULL;
+    target.classify = hk.otlp.classify;
+    export_options o = opts();
+    o.batch_size = 10;
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 25);
+    ck_assert_int_eq(hk.sends, 3);
+    ck_assert_int_gt(hk.send_bytes, 0);
+    ck_assert_int_eq(tsrv_requests(&srv), 0);
+    ck_assert_int_eq(cursor(), 25);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
     Suite *s = suite_create("export_engine");
@@ -550,6 +780,13 @@ Suite *make_suite(void)
     tcase_add_test(tc, max_batches_and_backlog);
     tcase_add_test(tc, stop_before_start_sends_nothing);
     tcase_add_test(tc, follow_picks_up_new_records_until_stopped);
+    tcase_add_test(tc, item_retry_sends_only_that_record_again);
+    tcase_add_test(tc, item_refused_is_dead_lettered_rest_done);
+    tcase_add_test(tc, item_retries_run_out_into_dead_letter);
+    tcase_add_test(tc, again_resends_at_once_without_a_retry);
+    tcase_add_test(tc, next_request_splits_each_batch);
+    tcase_add_test(tc, authorize_before_each_request_and_once_after_refusal);
+    tcase_add_test(tc, send_hook_replaces_http);
     suite_add_tcase(s, tc);
     return s;
 }
