@@ -3,7 +3,7 @@
 FROM debian:bookworm-slim AS build
 RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
       build-essential autoconf automake pkg-config \
-      libfcgi-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev check \
+      libfcgi-dev libsqlite3-dev libjansson-dev libcurl4-openssl-dev zlib1g-dev check \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
