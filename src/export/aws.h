@@ -4,24 +4,45 @@
  *
  *   1. AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN];
  *   2. the shared credentials file (AWS_SHARED_CREDENTIALS_FILE, default
- *      ~/.aws/credentials), then the config file (AWS_CONFIG_FILE, default
- *      ~/.aws/config, sections "[profile NAME]" and "[default]"), for the
- *      profile AWS_PROFILE (default "default");
+ *      ~/.aws/credentials, sections "[NAME]"), then the config file
+ *      (AWS_CONFIG_FILE, default ~/.aws/config, sections "[profile NAME]"
+ *      and "[default]"), for the profile AWS_PROFILE (default "default");
  *   3. container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI
- *      (on http://169.254.170.2) or AWS_CONTAINER_CREDENTIALS_FULL_URI,
- *      with AWS_CONTAINER_AUTHORIZATION_TOKEN (or the contents of
- *      AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE) as Authorization;
- *   4. EC2 instance metadata with IMDSv2: PUT /latest/api/token, then
+ *      (on http://169.254.170.2) or else AWS_CONTAINER_CREDENTIALS_FULL_URI
+ *      (https, or http on a loopback, ECS or EKS address), with the
+ *      contents of AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (read at every
+ *      fetch: EKS rotates it) or else AWS_CONTAINER_AUTHORIZATION_TOKEN as
+ *      Authorization;
+ *   4. EC2 instance metadata with IMDSv2 only: PUT /latest/api/token, then
  *      /latest/meta-data/iam/security-credentials/[ROLE] with the token;
  *      AWS_EC2_METADATA_SERVICE_ENDPOINT replaces http://169.254.169.254,
  *      AWS_EC2_METADATA_DISABLED=true skips it.
  *
+ * Files: "key = value" lines (or "key: value"), '#' and ';' comments,
+ * indented lines under a key ignored (nested settings); a missing file is
+ * skipped, an unreadable or malformed one is an error, as is a profile
+ * with a key id but no secret, or an AWS_PROFILE that neither file has.
+ *
  * The first source that has credentials is used from then on. Temporary
  * credentials (sources 3 and 4, and any with a session token and an
  * expiry) are fetched again five minutes before they expire, and once
- * more when the service refused them. Secrets never leave this module
- * except into the signing (httpc) and the X-Amz-Security-Token header;
- * messages name the source, never a key. */
+ * more when the service refused them (a forced get, which also reads the
+ * environment or file of sources 1 and 2 again). A refresh that fails
+ * while the cached credentials are still valid keeps them, and is tried
+ * again 30 seconds later at the earliest.
+ *
+ * Metadata requests (sources 3 and 4) wait 1 s to connect and 2 s in all,
+ * bypass any proxy (except https container URIs), and end early on *stop.
+ * Status: a configured container endpoint that does not answer, answers
+ * 5xx, 408 or 429, or a metadata source that has answered before and now
+ * fails, is AWS_UNAVAILABLE. An instance metadata service that does not
+ * answer the token request on the first look (not on EC2), refuses it, or
+ * has no role is one more source without credentials: AWS_NONE when no
+ * other source has any, with a message naming every source tried.
+ *
+ * Secrets never leave this module except into the signing (httpc) and
+ * the X-Amz-Security-Token header; they are wiped from memory when
+ * replaced or freed, and messages name the source, never a key or token. */
 #ifndef CRUDDUR_EXPORT_AWS_H
 #define CRUDDUR_EXPORT_AWS_H
 
@@ -50,10 +71,15 @@ typedef struct aws_credentials {
 /* The credential chain, with its cache. Opaque. */
 typedef struct aws_chain aws_chain;
 
-/* A chain reading the environment as it is now. stop (may be NULL) aborts
- * metadata requests. 0, or -1 on allocation failure. */
+/* A chain that reads the environment and the files when it looks for
+ * credentials. stop (may be NULL) aborts metadata requests. 0, or -1 on
+ * allocation failure. */
 int aws_chain_new(aws_chain **out, const volatile sig_atomic_t *stop);
 void aws_chain_free(aws_chain *c);
+
+/* For tests: the base URL AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is
+ * appended to, instead of http://169.254.170.2. 0, or -1 (too long). */
+int aws_chain_set_container_base(aws_chain *c, const char *base);
 
 /* The current credentials (*out points into the chain, valid until the
  * next call): cached ones unless they expire within five minutes or
@@ -66,9 +92,11 @@ int aws_chain_get(aws_chain *c, int force, const aws_credentials **out, char *er
 void aws_region(char *out, size_t size);
 
 /* The endpoint of a service: AWS_ENDPOINT_URL_<ENV_NAME> (ENV_NAME "XRAY",
- * "CLOUDWATCH_LOGS"), then AWS_ENDPOINT_URL, else
+ * "CLOUDWATCH_LOGS"), then AWS_ENDPOINT_URL (neither when
+ * AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true), else
  * https://<host_prefix>.<region>.amazonaws.com (host_prefix "xray",
- * "logs"). No trailing slash. 0 or -1 (too long). */
+ * "logs"; amazonaws.com.cn for cn- regions). No trailing slash. 0 or -1
+ * (too long). */
 int aws_endpoint(char *out, size_t size, const char *env_name, const char *host_prefix,
                  const char *region);
 
@@ -81,14 +109,16 @@ typedef struct aws_signer {
     char key_id[128];               /* the access key id last put on the client */
 } aws_signer;
 
-/* 0, or -1 with a message. */
+/* region NULL: aws_region(). 0, or -1 with a message (a region or service
+ * that is not a lowercase name like "us-east-1", no memory). */
 int aws_signer_init(aws_signer *s, const char *region, const char *service,
                     const volatile sig_atomic_t *stop, char *err, size_t err_size);
 void aws_signer_free(aws_signer *s);
 
 /* Puts current credentials on h (httpc_set_aws_sigv4) and sets or removes
  * X-Amz-Security-Token in headers. after_auth_error forces a refresh and
- * answers EXPORT_EXIT_OK only when the credentials changed. Returns an
+ * answers EXPORT_EXIT_OK only when the credentials changed (key id, secret
+ * or session token), CONFIG when the source gave the same ones. Returns an
  * EXPORT_EXIT_* code (export.h): OK, TEMPFAIL (source unreachable), CONFIG
  * (no credentials). Fits export_target.authorize. */
 int aws_signer_authorize(aws_signer *s, httpc *h, expcfg_headers *headers, int after_auth_error,

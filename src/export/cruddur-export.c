@@ -32,6 +32,8 @@
 #include "export/httpc.h"
 #include "export/otlp.h"
 #include "export/rollbar.h"
+#include "export/xray.h"
+#include "export/cwlogs.h"
 #include "spool/spool.h"
 #include "util/tstamp.h"
 
@@ -58,7 +60,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
         "usage: " PROG " TARGET [options]\n"
-        "TARGET: honeycomb | otlp (any OTLP/HTTP endpoint) | rollbar\n"
+        "TARGET: honeycomb | otlp (any OTLP/HTTP endpoint) | rollbar | xray | cloudwatch\n"
         "  --once            drain what is in the spool, then exit (the default; for cron)\n"
         "  --follow          keep polling for new records until SIGTERM\n"
         "  --spool PATH      the spool (default $CRUDDUR_SPOOL, else $CRUDDUR_STATE_DIR/spool.db)\n"
@@ -72,6 +74,8 @@ static void usage(FILE *f)
         "  --status          print the cursors, backlog and state, change nothing\n"
         "  --name NAME       the exporter's name in the spool (default TARGET)\n"
         "  --verbose         a line per request\n"
+        "  --daemon          xray: send to the X-Ray daemon over UDP ($AWS_XRAY_DAEMON_ADDRESS,\n"
+        "                    default 127.0.0.1:2000) instead of the API; at most once\n"
         "  --help, --version\n"
         "exit codes: 0 done, 75 unreachable or in backoff (try later), 78 configuration\n"
         "or credentials, 64 usage, 1 other errors. See docs/exporters.md.\n");
@@ -82,7 +86,7 @@ typedef struct opts {
     const char *name;
     const char *spool_path;
     const char *env_file;
-    int follow, dry_run, verbose, status;
+    int follow, dry_run, verbose, status, daemon;
     int64_t batch_size, max_batches, max_wait_s, interval_s, from_id;
 } opts;
 
@@ -113,6 +117,7 @@ static int parse_args(int argc, char **argv, opts *o)
         { "status", no_argument, NULL, 'S' },
         { "name", required_argument, NULL, 'N' },
         { "verbose", no_argument, NULL, 'v' },
+        { "daemon", no_argument, NULL, 'D' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -138,6 +143,7 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'S': o->status = 1; break;
         case 'N': o->name = optarg; break;
         case 'v': o->verbose = 1; break;
+        case 'D': o->daemon = 1; break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf(PROG " " PACKAGE_VERSION "\n"); exit(0);
         default: usage(stderr); return -1;
@@ -152,6 +158,10 @@ static int parse_args(int argc, char **argv, opts *o)
         return -1;
     }
     o->target = argv[optind];
+    if (o->daemon && strcmp(o->target, "xray") != 0) {
+        fprintf(stderr, PROG ": --daemon is for the xray target only\n");
+        return -1;
+    }
     if (o->batch_size > 100000) {
         fprintf(stderr, PROG ": --batch-size is at most 100000\n");
         return -1;
@@ -170,6 +180,9 @@ typedef struct setup {
     size_t n;
     long timeout_ms;
     rollbar_config rb;
+    xray_config xr;
+    cwlogs_config cw;
+    int have_xr, have_cw;
 } setup;
 
 static const char *env(const char *name)
@@ -278,7 +291,34 @@ static int setup_targets(setup *su, const opts *o, const char *exporter)
         su->list[su->n++] = t;
         return 0;
     }
-    fprintf(stderr, PROG ": unknown target '%s' (honeycomb, otlp or rollbar)\n", o->target);
+    if (strcmp(o->target, "xray") == 0) {
+        char err[300];
+        if (xray_config_from_env(&su->xr, o->daemon, &stop_requested, err, sizeof err) != 0)
+            return config_error("%s", err);
+        su->have_xr = 1;
+        export_target *t = &su->targets[0];
+        memset(t, 0, sizeof *t);
+        xray_target_init(t, &su->xr);
+        t->exporter = exporter;
+        t->label = o->daemon ? "xray daemon" : "segments";
+        su->list[su->n++] = t;
+        return 0;
+    }
+    if (strcmp(o->target, "cloudwatch") == 0) {
+        char err[300];
+        if (cwlogs_config_from_env(&su->cw, &stop_requested, err, sizeof err) != 0)
+            return config_error("%s", err);
+        su->have_cw = 1;
+        export_target *t = &su->targets[0];
+        memset(t, 0, sizeof *t);
+        cwlogs_target_init(t, &su->cw);
+        t->exporter = exporter;
+        t->label = "log events";
+        su->list[su->n++] = t;
+        return 0;
+    }
+    fprintf(stderr, PROG ": unknown target '%s' (honeycomb, otlp, rollbar, xray or cloudwatch)\n",
+            o->target);
     return EXPORT_EXIT_USAGE;
 }
 
@@ -289,6 +329,10 @@ static void setup_free(setup *su)
     free(su->urls[0]);
     free(su->urls[1]);
     rollbar_config_free(&su->rb);
+    if (su->have_xr)
+        xray_config_free(&su->xr);
+    if (su->have_cw)
+        cwlogs_config_free(&su->cw);
 }
 
 static char *default_spool(void)
@@ -380,10 +424,15 @@ int main(int argc, char **argv)
         return EXPORT_EXIT_CONFIG;
     }
     const char *name = o.name ? o.name : o.target;
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+        fprintf(stderr, PROG ": cannot set up libcurl\n");
+        return EXPORT_EXIT_SOFTWARE;
+    }
     setup su;
     int rc = setup_targets(&su, &o, name);
     if (rc != 0) {
         setup_free(&su);
+        curl_global_cleanup();
         return rc;
     }
     char *spool_path = o.spool_path ? strdup(o.spool_path) : default_spool();
@@ -449,8 +498,7 @@ int main(int argc, char **argv)
     sigaction(SIGPIPE, &sa, NULL);
 
     httpc *h = NULL;
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 ||
-        httpc_new(&h, CONNECT_TIMEOUT_MS, su.timeout_ms, &stop_requested) != 0) {
+    if (httpc_new(&h, CONNECT_TIMEOUT_MS, su.timeout_ms, &stop_requested) != 0) {
         fprintf(stderr, PROG ": cannot set up libcurl\n");
         spool_close(s);
         free(spool_path);

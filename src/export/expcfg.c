@@ -109,6 +109,16 @@ int expcfg_load_env_file(const char *path, char *err, size_t err_size)
 
 /* ---- headers ------------------------------------------------------------- */
 
+/* Header values can be secrets (API keys, session tokens): wiped before
+ * they are freed. */
+static void free_header(char *s)
+{
+    if (s != NULL) {
+        explicit_bzero(s, strlen(s));
+        free(s);
+    }
+}
+
 static size_t name_len(const char *hdr)
 {
     const char *c = strchr(hdr, ':');
@@ -125,7 +135,7 @@ int expcfg_headers_set(expcfg_headers *h, const char *name, const char *value)
     snprintf(s, len, "%s: %s", name, value);
     for (size_t i = 0; i < h->n; i++) {
         if (name_len(h->v[i]) == nl && strncasecmp(h->v[i], name, nl) == 0) {
-            free(h->v[i]);
+            free_header(h->v[i]);
             h->v[i] = s;
             return 0;
         }
@@ -145,6 +155,22 @@ int expcfg_headers_set(expcfg_headers *h, const char *name, const char *value)
     return 0;
 }
 
+int expcfg_headers_remove(expcfg_headers *h, const char *name)
+{
+    size_t nl = strlen(name), out = 0;
+    for (size_t i = 0; i < h->n; i++) {
+        if (name_len(h->v[i]) == nl && strncasecmp(h->v[i], name, nl) == 0)
+            free_header(h->v[i]);
+        else
+            h->v[out++] = h->v[i];
+    }
+    int removed = out < h->n;
+    h->n = out;
+    if (h->v != NULL)
+        h->v[h->n] = NULL;
+    return removed;
+}
+
 const char *expcfg_headers_get(const expcfg_headers *h, const char *name)
 {
     size_t nl = strlen(name);
@@ -157,7 +183,7 @@ const char *expcfg_headers_get(const expcfg_headers *h, const char *name)
 void expcfg_headers_free(expcfg_headers *h)
 {
     for (size_t i = 0; i < h->n; i++)
-        free(h->v[i]);
+        free_header(h->v[i]);
     free(h->v);
     h->v = NULL;
     h->n = h->cap = 0;

@@ -27,6 +27,8 @@ typedef struct expcfg_headers {
 
 /* Adds or replaces (names compare without case) a header. 0 or -1. */
 int expcfg_headers_set(expcfg_headers *h, const char *name, const char *value);
+/* Removes a header (names compare without case): 1, or 0 when absent. */
+int expcfg_headers_remove(expcfg_headers *h, const char *name);
 /* The value of a header, or NULL. */
 const char *expcfg_headers_get(const expcfg_headers *h, const char *name);
 /* Adds the "k=v,k2=v2" list (keys and values trimmed, values
