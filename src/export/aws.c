@@ -417,7 +417,8 @@ static int read_small_file(const char *path, char **out, size_t *cap, char *err,
 {
     *out = NULL;
     *cap = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO in the place of the file must not hang us */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (errno == ENOENT || errno == ENOTDIR)
             return 1;

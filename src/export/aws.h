@@ -33,12 +33,15 @@
  *
  * Metadata requests (sources 3 and 4) wait 1 s to connect and 2 s in all,
  * bypass any proxy (except https container URIs), and end early on *stop.
- * Status: a configured container endpoint that does not answer, answers
- * 5xx, 408 or 429, or a metadata source that has answered before and now
- * fails, is AWS_UNAVAILABLE. An instance metadata service that does not
- * answer the token request on the first look (not on EC2), refuses it, or
- * has no role is one more source without credentials: AWS_NONE when no
- * other source has any, with a message naming every source tried.
+ * Status: AWS_UNAVAILABLE when a configured container endpoint does not
+ * answer or answers 5xx, 408 or 429; when instance metadata answers 5xx or
+ * 429, or fails after it gave a token; when a metadata source that gave
+ * credentials before fails now; and when *stop ended a request. Instance
+ * metadata that does not answer the token request on the first look (not
+ * on EC2), refuses it (4xx), or has no role is one more source without
+ * credentials: AWS_NONE when no other source has any, with a message
+ * naming every source tried. A container endpoint that refuses (other
+ * 4xx: a wrong authorization token) or a malformed answer is AWS_NONE.
  *
  * Secrets never leave this module except into the signing (httpc) and
  * the X-Amz-Security-Token header; they are wiped from memory when
@@ -129,7 +132,8 @@ int aws_signer_authorize(aws_signer *s, httpc *h, expcfg_headers *headers, int a
  * ("ResourceNotFoundException"). "" when there is none. */
 void aws_error_type(const httpc_response *r, char *out, size_t size);
 
-/* The body's "message" or "Message", "" when there is none. */
+/* The body's "message" or "Message" (control characters made blanks, cut
+ * at a character boundary), "" when there is none. */
 void aws_error_message(const httpc_response *r, char *out, size_t size);
 
 /* How far the local clock is off the service's Date header (local minus

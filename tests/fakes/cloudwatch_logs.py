@@ -26,10 +26,11 @@ x-amzn-ErrorType) and Content-Type application/x-amz-json-1.1:
       failed to satisfy constraint: Member must have length greater than or
       equal to 1"; at most 10,000 events; messages not empty; timestamps
       present and >= 0);
-    - an event whose message is over --max-event-bytes (262,144, counting
-      its UTF-8 bytes plus 26) "Log event too large: N bytes exceeds limit
-      of 262144"; the batch over 1,048,576 bytes counted the same way
-      "Upload too large: N bytes exceeds limit of 1048576";
+    - an event over --max-event-bytes (1,048,576, the "1 MB" of the current
+      API reference; 262,144 where the older 256 KB quota holds), counting
+      its message's UTF-8 bytes plus 26: "Log event too large: N bytes
+      exceeds limit of 1048576"; the batch over 1,048,576 bytes counted the
+      same way: "Upload too large: N bytes exceeds limit of 1048576";
     - timestamps out of order "Log events in a single PutLogEvents request
       must be in chronological order.";
     - no such group or stream: ResourceNotFoundException "The specified log
@@ -480,9 +481,9 @@ def extra_args(ap):
     ap.add_argument("--group", action="append", help="a log group that exists from the start")
     ap.add_argument("--stream", action="append", metavar="GROUP:STREAM",
                     help="a log stream (and its group) that exists from the start")
-    ap.add_argument("--max-event-bytes", type=int, default=262144,
-                    help="largest event, message bytes + 26 (the service's documented 256 KB; "
-                         "newer regions take 1 MB)")
+    ap.add_argument("--max-event-bytes", type=int, default=1048576,
+                    help="largest event, message bytes + 26 (1 MB in the current API reference; "
+                         "262144 for the older 256 KB quota)")
     ap.add_argument("--store", help="append every accepted event to this file (JSON lines)")
 
 

@@ -300,9 +300,9 @@ expect "span" "$(jget "$T/body" 'd["message"]')" \
 "$AWS_PY" -c '
 import json, time
 print(json.dumps({"logGroupName": "/cruddur/api", "logStreamName": "w1",
-  "logEvents": [{"timestamp": int(time.time() * 1000), "message": "x" * 262119}]}))' >"$T/big.json"
+  "logEvents": [{"timestamp": int(time.time() * 1000), "message": "\u00e9" * 524276}]}))' >"$T/big.json"
 code=$(logs PutLogEvents <"$T/big.json")
-expect "big event" "$(jget "$T/body" 'd["message"]')" "Log event too large: 262145 bytes exceeds limit of 262144"
+expect "big event" "$(jget "$T/body" 'd["message"]')" "Log event too large: 1048578 bytes exceeds limit of 1048576"
 "$AWS_PY" -c '
 import json, time
 t = int(time.time() * 1000)

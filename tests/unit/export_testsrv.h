@@ -1,8 +1,9 @@
 /* A scripted HTTP/1.1 server on loopback for the exporter unit suites: a
- * thread accepts keep-alive connections, records every request (headers and
- * body, gunzipped), and answers from a script, then 200 "{}" once the script
- * is used up. A reply can also close the connection without answering, or
- * answer late. Include once per test program. */
+ * thread accepts keep-alive connections (several at once), records every
+ * request (headers and body, gunzipped), and answers from a script, then
+ * 200 "{}" once the script is used up. A reply can also close the
+ * connection without answering, or answer late. Include once per test
+ * program. */
 #ifndef EXPORT_TESTSRV_H
 #define EXPORT_TESTSRV_H
 
@@ -116,60 +117,83 @@ static int tsrv_read_request(int c, char **head, char **body)
     return 0;
 }
 
+/* Reads one request from connection c and answers it. 0 to keep the
+ * connection, -1 to close it. */
+static int tsrv_serve(tsrv *s, int c)
+{
+    char *head, *body;
+    if (tsrv_read_request(c, &head, &body) != 0)
+        return -1;
+    pthread_mutex_lock(&s->mu);
+    tsrv_reply rep = { 200, "", "{}", 0 };
+    if (s->reject_marker != NULL && strstr(body, s->reject_marker) != NULL)
+        rep = (tsrv_reply){ s->reject_status, "", "{\"code\":3,\"message\":\"bad data\"}", 0 };
+    else if (s->next < s->n_script)
+        rep = s->script[s->next++];
+    if (s->n_req < TSRV_MAX) {
+        s->req_head[s->n_req] = head;
+        s->req_body[s->n_req] = body;
+        s->n_req++;
+    } else {
+        free(head);
+        free(body);
+    }
+    pthread_mutex_unlock(&s->mu);
+    if (rep.delay_ms > 0) {
+        struct timespec ts = { rep.delay_ms / 1000, (rep.delay_ms % 1000) * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    if (rep.status == 0)
+        return -1;
+    const char *rb = rep.body ? rep.body : "";
+    size_t cap = strlen(rb) + 4096;
+    char *out = malloc(cap);
+    int n = snprintf(out, cap,
+                     "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
+                     rep.status, rep.headers ? rep.headers : "", strlen(rb), rb);
+    int ok = write(c, out, (size_t)n) == n;
+    free(out);
+    return ok ? 0 : -1;
+}
+
+/* Serves up to TSRV_CONNS kept-alive connections at once (an exporter's
+ * client and a target's own control client, say), one request at a time,
+ * in the order they arrive. */
+#define TSRV_CONNS 16
 static void *tsrv_main(void *arg)
 {
     tsrv *s = arg;
+    int conns[TSRV_CONNS];
+    int n = 0;
     while (!s->stop) {
-        struct pollfd p = { s->fd, POLLIN, 0 };
-        if (poll(&p, 1, 50) <= 0)
+        struct pollfd p[TSRV_CONNS + 1];
+        p[0] = (struct pollfd){ s->fd, POLLIN, 0 };
+        for (int k = 0; k < n; k++)
+            p[k + 1] = (struct pollfd){ conns[k], POLLIN, 0 };
+        int had = n;
+        if (poll(p, (nfds_t)had + 1, 50) <= 0)
             continue;
-        int c = accept(s->fd, NULL, NULL);
-        if (c < 0)
-            continue;
-        for (;;) {
-            struct pollfd pc = { c, POLLIN, 0 };
-            int pr;
-            while ((pr = poll(&pc, 1, 50)) == 0 && !s->stop)
-                ;
-            if (pr <= 0)
-                break;
-            char *head, *body;
-            if (tsrv_read_request(c, &head, &body) != 0)
-                break;
-            pthread_mutex_lock(&s->mu);
-            tsrv_reply rep = { 200, "", "{}", 0 };
-            if (s->reject_marker != NULL && strstr(body, s->reject_marker) != NULL)
-                rep = (tsrv_reply){ s->reject_status, "", "{\"code\":3,\"message\":\"bad data\"}", 0 };
-            else if (s->next < s->n_script)
-                rep = s->script[s->next++];
-            if (s->n_req < TSRV_MAX) {
-                s->req_head[s->n_req] = head;
-                s->req_body[s->n_req] = body;
-                s->n_req++;
-            } else {
-                free(head);
-                free(body);
+        for (int k = 0; k < had; k++) {
+            if (p[k + 1].revents == 0)
+                continue;
+            if (tsrv_serve(s, conns[k]) != 0) {
+                close(conns[k]);
+                conns[k] = -1;
             }
-            pthread_mutex_unlock(&s->mu);
-            if (rep.delay_ms > 0) {
-                struct timespec ts = { rep.delay_ms / 1000, (rep.delay_ms % 1000) * 1000000L };
-                nanosleep(&ts, NULL);
-            }
-            if (rep.status == 0)
-                break;
-            const char *rb = rep.body ? rep.body : "";
-            size_t cap = strlen(rb) + 4096;
-            char *out = malloc(cap);
-            int n = snprintf(out, cap,
-                             "HTTP/1.1 %d X\r\nContent-Type: application/json\r\n%sContent-Length: %zu\r\n\r\n%s",
-                             rep.status, rep.headers ? rep.headers : "", strlen(rb), rb);
-            int ok = write(c, out, (size_t)n) == n;
-            free(out);
-            if (!ok)
-                break;
         }
-        close(c);
+        int m = 0;
+        for (int k = 0; k < n; k++)
+            if (conns[k] >= 0)
+                conns[m++] = conns[k];
+        n = m;
+        if ((p[0].revents & POLLIN) && n < TSRV_CONNS) {
+            int c = accept(s->fd, NULL, NULL);
+            if (c >= 0)
+                conns[n++] = c;
+        }
     }
+    for (int k = 0; k < n; k++)
+        close(conns[k]);
     return NULL;
 }
 

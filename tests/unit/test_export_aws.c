@@ -299,6 +299,13 @@ START_TEST(bad_files_and_half_key_pairs)
     ck_assert(!has(err, "AKIDENVHALF"));
 
     unsetenv("AWS_ACCESS_KEY_ID");
+    /* something that is not a file: an error, and no hang */
+    setenv("AWS_SHARED_CREDENTIALS_FILE", path_of("fifo"), 1);
+    ck_assert_int_eq(mkfifo(path_of("fifo"), 0600), 0);
+    ck_assert_int_eq(get_once(&cr), AWS_NONE);
+    ck_assert(has(err, "not a regular file"));
+    unsetenv("AWS_SHARED_CREDENTIALS_FILE");
+
     setenv("AWS_PROFILE", "nope", 1);
     ck_assert_int_eq(get_once(&cr), AWS_NONE);
     ck_assert(has(err, "profile nope"));
@@ -447,6 +454,12 @@ START_TEST(error_types_and_messages)
     aws_error_message(&r, m, sizeof m);
     ck_assert_str_eq(t, "SerializationException");
     ck_assert_str_eq(m, "line one");
+
+    set_body(&r, "{\"message\":\"abcd\u00e9f\"}");
+    aws_error_message(&r, m, 6);
+    ck_assert_str_eq(m, "abcd");
+    aws_error_message(&r, m, 7);
+    ck_assert_str_eq(m, "abcd\xc3\xa9");
 
     set_body(&r, "<html>502 Bad Gateway</html>");
     aws_error_type(&r, t, sizeof t);

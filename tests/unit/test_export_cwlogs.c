@@ -915,8 +915,6 @@ START_TEST(engine_run_creates_the_stream_and_delivers)
     ck_assert_msg(rc == EXPORT_EXIT_OK, "run: %d %s", rc, st.status);
     ck_assert_int_eq(st.sent, 4);
     ck_assert_int_eq(st.dead_lettered, 1);
-    for (int k = 0; k < tsrv_requests(&srv); k++)
-        fprintf(stderr, "REQ %d: %s\n%.300s\n", k, srv.req_head[k], srv.req_body[k]);
     ck_assert_int_eq(tsrv_requests(&srv), 3);
     ck_assert_ptr_nonnull(strcasestr(srv.req_head[0], "Logs_20140328.PutLogEvents"));
     ck_assert_ptr_nonnull(strcasestr(srv.req_head[1], "Logs_20140328.CreateLogStream"));

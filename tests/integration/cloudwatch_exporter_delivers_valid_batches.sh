@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Log records of two hosts, spread over three days and spooled out of time
+# order (as several workers write them), reach the CloudWatch Logs fake in
+# batches it finds valid: chronological, less than 24 hours, one stream per
+# host and day, within the size limits (a 1.5 MB body cut to fit, multibyte
+# text counted in bytes). The group and streams are created when the
+# service says they do not exist (also a stream deleted in the middle of
+# the run), throttling and a 500 are retried, events the service reports in
+# rejectedLogEventsInfo are dead-lettered, and records too old or too new
+# for CloudWatch are dead-lettered without being sent, each with its
+# reason. Nothing is lost, nothing sent twice.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/export_lib.sh"
+AWS_PY=/usr/bin/python3
+"$AWS_PY" -c 'import botocore' 2>/dev/null ||
+  { echo "$IT_NAME: ERROR: python3-botocore is not installed (scripts/lib/deps.sh)"; exit 99; }
+
+KEY=AKIDLOGSTEST0001
+SECRET=logs/test/secret
+REGION=eu-west-1
+GROUP=cruddur-it
+EX_TIMEOUT=90
+
+ex_spool_init
+# Two hosts; 600 records over the last 60 hours, in shuffled order, with
+# UTF-8 bodies, one of 1.5 MB and one of 600 kB of two-byte characters;
+# 3 records 15 days old and 2 three hours ahead.
+"$AWS_PY" - "$SPOOL" >"$T/seed.out" <<'EOF' || it_fail "seeding: $(cat "$T/seed.out")"
+import json, random, sqlite3, sys, time
+random.seed(7)
+db = sqlite3.connect(sys.argv[1])
+db.execute("PRAGMA busy_timeout = 5000")
+res = {}
+for h in ("web-1", "web-2"):
+    cur = db.execute("INSERT INTO resource (attributes) VALUES (?)", (json.dumps(
+        {"service.name": "cruddur-api", "service.version": "0.1.0", "host.name": h, "process.pid": 42}),))
+    res[h] = cur.lastrowid
+now_ns = time.time_ns()
+H = 3600 * 10**9
+recs = []
+for i in range(600):
+    t = now_ns - random.randint(60, 60 * 3600) * 10**9 + random.randint(0, 10**9)
+    body = "rec-%d GET /api/activities/home 200 caf\u00e9 \u2603" % i
+    recs.append((t, body, "web-1" if i % 2 else "web-2", 9, "INFO"))
+recs.append((now_ns - 5 * H, "rec-600 big " + "x" * 1500000, "web-1", 17, "ERROR"))
+recs.append((now_ns - 7 * H, "rec-601 wide " + "\u00e9" * 300000, "web-2", 13, "WARN"))
+for i in range(3):
+    recs.append((now_ns - 15 * 24 * H - i * 10**9, "rec-%d too old" % (602 + i), "web-1", 9, "INFO"))
+for i in range(2):
+    recs.append((now_ns + 3 * H + i * 10**9, "rec-%d too new" % (605 + i), "web-2", 9, "INFO"))
+random.shuffle(recs)
+for t, body, host, sev, text in recs:
+    db.execute("INSERT INTO log (time_ns, observed_ns, severity_number, severity_text, body, attributes,"
+               " trace_id, span_id, flags, scope_name, resource_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+               (t, t + 5000, sev, text, body, json.dumps({"http.response.status_code": 200}),
+                "%08x%024x" % (t // 10**9, random.getrandbits(96)), "%016x" % random.getrandbits(64),
+                1, "cruddur", res[host]))
+db.commit()
+print(len(recs))
+EOF
+TOTAL=$(cat "$T/seed.out")
+[ "$TOTAL" = 607 ] || it_fail "seeded $TOTAL records"
+ooo=$(ex_sql "SELECT count(*) FROM log a JOIN log b ON b.id = a.id + 1 WHERE b.time_ns < a.time_ns")
+[ "$ooo" -gt 100 ] || it_fail "the spool is not out of order enough ($ooo)"
+
+rm -f "$T/logs.port"
+"$AWS_PY" -I "$abs_top_srcdir/tests/fakes/cloudwatch_logs.py" --port-file "$T/logs.port" --region "$REGION" \
+  --access-key "$KEY" --secret-key "$SECRET" --store "$T/logs.jsonl" >"$T/logs-fake.log" 2>&1 &
+pid=$!
+it_track "$pid"
+for _ in $(seq 1 100); do [ -s "$T/logs.port" ] && break; ws_alive "$pid" || break; sleep 0.1; done
+[ -s "$T/logs.port" ] || it_fail "the CloudWatch Logs fake did not start: $(cat "$T/logs-fake.log")"
+LOGS=http://127.0.0.1:$(cat "$T/logs.port")
+stat() { ex_stat "$LOGS" "$1"; }
+
+for v in $(env | sed -n 's/^\(AWS_[A-Z_]*\)=.*/\1/p'); do unset "$v"; done
+export AWS_ENDPOINT_URL_CLOUDWATCH_LOGS=$LOGS AWS_REGION=$REGION AWS_ACCESS_KEY_ID=$KEY \
+  AWS_SECRET_ACCESS_KEY=$SECRET AWS_EC2_METADATA_DISABLED=true \
+  AWS_SHARED_CREDENTIALS_FILE=$T/no-credentials AWS_CONFIG_FILE=$T/no-config
+export CRUDDUR_CW_LOG_GROUP=$GROUP CRUDDUR_CW_RETENTION_DAYS=14
+unset CRUDDUR_CW_LOG_STREAM CRUDDUR_CW_MAX_EVENT_BYTES
+
+# Faults for PutLogEvents, in order: throttling (a 400 there), a 500, two
+# events reported too old, and the stream deleted under the exporter.
+ex_post "$LOGS" /_fake/faults '[{"kind":"throttle"},{"kind":"unavailable"},
+  {"kind":"rejected","tooOldLogEventEndIndex":2},{"kind":"delete_stream"}]'
+ex_run run1 cloudwatch --spool "$SPOOL" --verbose --max-wait 60
+ex_expect_rc 0 run1
+[ "$(stat faults_pending)" = 0 ] || it_fail "faults left unused: $(stat faults_pending)"
+[ "$(stat deviations)" = 0 ] || it_fail "deviations: $(curl -s "$LOGS/_fake/deviations")"
+[ "$(stat auth_failed)" = 0 ] || it_fail "signatures refused: $(curl -s "$LOGS/_fake/stats")"
+refused=$(stat refused)
+"$AWS_PY" -c 'import json,sys; r=json.loads(sys.argv[1]); sys.exit(0 if set(r) <= {"ResourceNotFoundException"} else 1)' \
+  "$refused" || it_fail "batches the service refuses: $refused $(grep -m 3 ' -> 400' "$T/run1.log")"
+[ "$(stat groups_created)" = 1 ] || it_fail "log groups created: $(stat groups_created)"
+[ "$(stat retention_set)" = 1 ] || it_fail "retention set $(stat retention_set) times"
+[ "$(stat duplicates)" = 0 ] || it_fail "$(stat duplicates) events delivered twice"
+# 607 seeded: 5 never sent (age), 2 reported by the service.
+[ "$(stat unique)" = 600 ] || it_fail "the service holds $(stat unique) events, want 600"
+[ "$(stat events_too_old)" = 2 ] || it_fail "events reported too old: $(stat events_too_old)"
+
+dl=$(ex_sql "SELECT reason, count(*) FROM dead_letter WHERE exporter = 'cloudwatch' GROUP BY reason ORDER BY reason")
+want="more than 2 hours ahead|2
+older than 14 days|3
+refused by CloudWatch Logs: older than 14 days|2"
+[ "$dl" = "$want" ] || it_fail "dead letters by reason:
+$dl"
+state=$(ex_sql "SELECT sent, dead_lettered, failures FROM export_state WHERE exporter = 'cloudwatch'")
+[ "$state" = "600|7|0" ] || it_fail "export_state sent|dead_lettered|failures: $state"
+ex_summary run1 | grep -q "dead-lettered 7, backlog 0" || it_fail "summary: $(ex_summary run1)"
+
+# Event by event, against the spool.
+"$AWS_PY" - "$SPOOL" "$LOGS" "$GROUP" >"$T/crosscheck.out" 2>&1 <<'EOF' || it_fail "cross-check: $(cat "$T/crosscheck.out")"
+import json, sqlite3, sys, time, urllib.request
+db = sqlite3.connect("file:%s?mode=ro" % sys.argv[1], uri=True)
+logs = {}
+for rid, t, body, attrs in db.execute(
+        "SELECT l.id, l.time_ns, l.body, r.attributes FROM log l JOIN resource r ON r.id = l.resource_id"):
+    logs[body.split(" ", 1)[0]] = (rid, t, body, json.loads(attrs)["host.name"])
+dead = {r[0] for r in db.execute("SELECT record_id FROM dead_letter WHERE exporter = 'cloudwatch'")}
+stored = json.load(urllib.request.urlopen(sys.argv[2] + "/_fake/stored"))
+group = stored.get(sys.argv[3])
+errors = []
+if group is None:
+    print("no log group %s: %s" % (sys.argv[3], list(stored))); sys.exit(1)
+if group["retentionInDays"] != 14:
+    errors.append("retention %s" % group["retentionInDays"])
+seen = {}
+for sname, events in group["streams"].items():
+    for e in events:
+        try:
+            m = json.loads(e["message"])
+        except ValueError:
+            errors.append("%s: a message that is not JSON: %r" % (sname, e["message"][:80])); continue
+        body = m.get("message", "")
+        key = body.split(" ", 1)[0]
+        seen[key] = seen.get(key, 0) + 1
+        if key not in logs:
+            errors.append("%s: an event of no record: %r" % (sname, body[:60])); continue
+        rid, t, sbody, host = logs[key]
+        if e["timestamp"] != t // 1000000:
+            errors.append("%s: timestamp %d for %d ns" % (key, e["timestamp"], t))
+        day = time.strftime("%Y-%m-%d", time.gmtime(t / 1e9))
+        if sname != "%s/%s" % (host, day):
+            errors.append("%s: in stream %s, want %s/%s" % (key, sname, host, day))
+        if len(e["message"].encode()) + 26 > 1048576:
+            errors.append("%s: an event over the limit" % key)
+        if key == "rec-600":
+            if "truncated" not in body or not body.startswith("rec-600 big xxx"):
+                errors.append("rec-600: not cut as documented: ...%r" % body[-60:])
+        elif body != sbody:
+            errors.append("%s: body %r, spooled %r" % (key, body[:60], sbody[:60]))
+        for k in ("time", "level"):
+            if k not in m:
+                errors.append("%s: no %s in the message" % (key, k))
+twice = [k for k, n in seen.items() if n > 1]
+missing = [k for k, v in logs.items() if k not in seen and v[0] not in dead]
+if twice: errors.append("delivered twice: %s" % twice[:5])
+if missing: errors.append("neither delivered nor dead-lettered: %s" % missing[:5])
+days = sorted(group["streams"])
+print("\n".join(errors) or "ok %d events in %d streams: %s" % (sum(seen.values()), len(days), " ".join(days)))
+sys.exit(1 if errors else 0)
+EOF
+it_log "$(cat "$T/crosscheck.out")"
+streams=$(stat streams_created)
+[ "$streams" -ge 7 ] || it_fail "$streams streams created (6 host-days, one again after the deletion)"
+
+# A second run sends nothing.
+before=$(stat requests)
+ex_run run2 cloudwatch --spool "$SPOOL" --verbose
+ex_expect_rc 0 run2
+[ "$(stat requests)" = "$before" ] || it_fail "a second run sent $(( $(stat requests) - before )) requests"
+
+echo "$IT_NAME: PASS"
