@@ -465,40 +465,36 @@ static int message_json(buf_t *out, const spool_log *lg, int64_t ms, size_t max,
         }
     }
     const char *body = lg->body ? lg->body : "";
-    size_t n = strlen(body);
+    size_t n = strlen(body), body_len = json_len(body, n);
     buf_t head = BUF_INIT, tail = BUF_INIT;
-    int rc = message_parts(&head, &tail, lg, ms, attrs, attrs_len, 0);
-    size_t fixed = head.len + 2 + tail.len;
-    if (rc == 0 && fixed + json_len(body, n) <= max) {
-        rc = buf_append(out, head.data, head.len) || put_json_string(out, body, n) ||
-             buf_append(out, tail.data, tail.len) ? -1 : 0;
-        goto done;
-    }
-    if (rc == 0 && fixed + MARKER_LEN(digits(n)) > max) {
-        /* Even an empty body does not fit: the attributes go. */
+    int rc = 0;
+    /* The whole body if it fits, else its cut; when not even an empty body
+     * fits, the attributes go too. */
+    for (int drop = 0; drop <= 1; drop++) {
         buf_reset(&head);
         buf_reset(&tail);
-        rc = message_parts(&head, &tail, lg, ms, attrs, attrs_len, 1);
-        fixed = head.len + 2 + tail.len;
-        if (rc == 0 && fixed + json_len(body, n) <= max) {
+        if ((rc = message_parts(&head, &tail, lg, ms, attrs, attrs_len, drop)) != 0)
+            break;
+        size_t fixed = head.len + 2 + tail.len;
+        if (fixed + body_len <= max) {
             rc = buf_append(out, head.data, head.len) || put_json_string(out, body, n) ||
                  buf_append(out, tail.data, tail.len) ? -1 : 0;
             goto done;
         }
-        if (rc == 0 && fixed + MARKER_LEN(digits(n)) > max) {
-            *why = "message larger than the event limit";
-            rc = 1;
+        if (fixed + MARKER_LEN(digits(n)) <= max) {
+            /* The marker's length depends on the count it shows: fit twice. */
+            size_t keep = json_fit(body, n, max - fixed - MARKER_LEN(digits(n)));
+            keep = json_fit(body, n, max - fixed - MARKER_LEN(digits(n - keep)));
+            rc = buf_append(out, head.data, head.len) || buf_putc(out, '"') ||
+                 put_json_chars(out, body, keep) ||
+                 buf_printf(out, MARKER_HEAD "%zu" MARKER_TAIL "\"", n - keep) ||
+                 buf_append(out, tail.data, tail.len) ? -1 : 0;
+            goto done;
         }
     }
     if (rc == 0) {
-        /* Cut the body so that body, marker and the rest fit; the marker's
-         * length depends on the count it shows, so fit twice. */
-        size_t keep = json_fit(body, n, max - fixed - MARKER_LEN(digits(n)));
-        keep = json_fit(body, n, max - fixed - MARKER_LEN(digits(n - keep)));
-        rc = buf_append(out, head.data, head.len) || buf_putc(out, '"') ||
-             put_json_chars(out, body, keep) ||
-             buf_printf(out, MARKER_HEAD "%zu" MARKER_TAIL "\"", n - keep) ||
-             buf_append(out, tail.data, tail.len) ? -1 : 0;
+        *why = "message larger than the event limit";
+        rc = 1;
     }
 done:
     buf_free(&head);

@@ -7,7 +7,9 @@
  * attributes, and when the record belongs to a trace trace_id, xray_trace_id
  * ("1-xxxxxxxx-xxxxxxxxxxxxxxxxxxxxxxxx") and span_id. A message over the
  * event limit has its body cut, at a character boundary, and ends with
- * "…[truncated N bytes]"; it stays one valid JSON object.
+ * "…[truncated N bytes]" (N bytes of the body were cut); it stays one valid
+ * JSON object. Attributes too large for even an empty body become {} with
+ * "attributes_dropped": true.
  *
  * Events go to the log group CRUDDUR_CW_LOG_GROUP (default "cruddur"), in
  * one stream per host and UTC day, "<host.name>/<YYYY-MM-DD>", or all in

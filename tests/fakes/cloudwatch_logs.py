@@ -45,11 +45,11 @@ x-amzn-ErrorType) and Content-Type application/x-amz-json-1.1:
     Success: 200 {"nextSequenceToken": ..., "rejectedLogEventsInfo": {...}}.
 
 Groups and streams can exist from the start (--group G, --stream G:S).
-Stored: accepted events per group and stream (GET /_fake/stored, and with
---store FILE one JSON line per event). Counters in /_fake/stats: accepted,
+Stored: accepted events per group and stream (GET /_fake/stored, which keeps
+those of deleted streams, and with --store FILE one JSON line per event). Counters in /_fake/stats: accepted,
 unique, duplicates (by group, stream, timestamp and message), batches,
-events_too_old, events_too_new, events_expired, refused (by type),
-operations (by name), groups, streams.
+events_too_old, events_too_new, events_expired, refused (by operation, then
+error type), operations (by name), groups, streams.
 
 Faults (besides sigv4.py's; "throttle" is 400 ThrottlingException "Rate
 exceeded" as the service sends it, "unavailable" 500
@@ -57,8 +57,10 @@ ServiceUnavailableException); "op" picks the operation a fault waits for
 (default PutLogEvents):
   {"kind": "rejected", "tooOldLogEventEndIndex": 2, "tooNewLogEventStartIndex": 5,
    "expiredLogEventEndIndex": 1}     reported (and not stored) in the next batch
+                                     that gets that far (indices capped at its size)
   {"kind": "delete_stream"} / {"kind": "delete_group"}
-                                     the target goes away just before the request
+                                     the target of the next request to an existing
+                                     stream goes away just before it is handled
 Control: POST /_fake/delete {"group": G[, "stream": S]},
          POST /_fake/create {"group": G[, "stream": S]}.
 """
@@ -157,6 +159,7 @@ class Logs(sigv4.Receiver):
     data_op = "PutLogEvents"
     throttle = (400, "ThrottlingException", "Rate exceeded")
     unavailable = (500, "ServiceUnavailableException", "The service cannot complete the request.")
+    deferred_faults = ("rejected", "delete_stream", "delete_group")
 
     def configure(self, args):
         self.region = args.region
@@ -172,6 +175,7 @@ class Logs(sigv4.Receiver):
     def reset(self):
         with self.lock:
             self.groups = {}
+            self.gone = []          # (group name, Stream) deleted: still in /_fake/stored
             self.counts = {}
             now = self.now_ms()
             for g in self.initial[0]:
@@ -193,18 +197,46 @@ class Logs(sigv4.Receiver):
             for k in ("batches", "events_too_old", "events_too_new", "events_expired", "bytes",
                       "groups_created", "streams_created", "retention_set"):
                 out[k] = self.counts.get(k, 0)
-            out["refused"] = {k[8:]: v for k, v in self.counts.items() if k.startswith("refused:")}
-            out["refused_total"] = sum(out["refused"].values())
+            refused = {}
+            for k, v in self.counts.items():
+                if k.startswith("refused:"):
+                    _, op, etype = k.split(":", 2)
+                    refused.setdefault(op, {})[etype] = v
+            out["refused"] = refused
+            out["refused_total"] = sum(sum(d.values()) for d in refused.values())
             out["operations"] = {k[3:]: v for k, v in self.counts.items() if k.startswith("op:")}
             out["groups"] = len(self.groups)
             out["streams"] = sum(len(g.streams) for g in self.groups.values())
         return out
 
     def stored(self):
+        """Every event accepted, by group and stream, those of deleted
+        streams and groups included (tests count what was delivered)."""
         with self.lock:
-            return {g.name: {"retentionInDays": g.retention,
-                             "streams": {s.name: list(s.events) for s in g.streams.values()}}
-                    for g in self.groups.values()}
+            out = {}
+            for gname, s in self.gone:
+                streams = out.setdefault(gname, {"retentionInDays": None, "streams": {}})["streams"]
+                streams.setdefault(s.name, []).extend(s.events)
+            for g in self.groups.values():
+                d = out.setdefault(g.name, {"retentionInDays": None, "streams": {}})
+                d["retentionInDays"] = g.retention
+                for s in g.streams.values():
+                    d["streams"].setdefault(s.name, []).extend(s.events)
+            for d in out.values():
+                for name in d["streams"]:
+                    d["streams"][name].sort(key=lambda e: e["timestamp"])
+            return out
+
+    def delete(self, gname, sname=None):
+        """Deletes a stream, or a group with its streams (self.lock held)."""
+        g = self.groups.get(gname)
+        if g is None:
+            return
+        if sname is None:
+            self.gone.extend((gname, s) for s in g.streams.values())
+            del self.groups[gname]
+        elif sname in g.streams:
+            self.gone.append((gname, g.streams.pop(sname)))
 
     def has_control(self, path):
         return path in ("/_fake/delete", "/_fake/create")
@@ -214,10 +246,7 @@ class Logs(sigv4.Receiver):
         g, s = arg.get("group"), arg.get("stream")
         with self.lock:
             if path == "/_fake/delete":
-                if s is None:
-                    self.groups.pop(g, None)
-                elif g in self.groups:
-                    self.groups[g].streams.pop(s, None)
+                self.delete(g, s)
             else:
                 grp = self.groups.setdefault(g, Group(g, self.now_ms()))
                 if s is not None:
@@ -242,7 +271,7 @@ class Logs(sigv4.Receiver):
         try:
             return self.dispatch(h, method, body, op, fault)
         except Refused as e:
-            self.bump("refused:" + e.etype)
+            self.bump("refused:%s:%s" % (op or "-", e.etype))
             return self.error(e.status, e.etype, e.message)
 
     def dispatch(self, h, method, body, op, fault):
@@ -269,10 +298,12 @@ class Logs(sigv4.Receiver):
         if fault is not None and fault.get("kind") in ("delete_stream", "delete_group"):
             with self.lock:
                 g = self.groups.get(req.get("logGroupName"))
-                if fault["kind"] == "delete_group":
-                    self.groups.pop(req.get("logGroupName"), None)
-                elif g is not None:
-                    g.streams.pop(req.get("logStreamName"), None)
+                if g is not None and (fault["kind"] == "delete_group" or req.get("logStreamName") in g.streams):
+                    sigv4.consume_fault(self.state, fault)
+                    if fault["kind"] == "delete_group":
+                        self.delete(req.get("logGroupName"))
+                    else:
+                        self.delete(req.get("logGroupName"), req.get("logStreamName"))
         return ops[op](req, fault)
 
     # -- operations ------------------------------------------------------------------
@@ -430,9 +461,12 @@ class Logs(sigv4.Receiver):
         too_new_start = next((i for i, t in enumerate(ts) if t > now + 2 * HOUR_MS), n)
         expired_end = sum(1 for t in ts if t < now - retention * DAY_MS) if retention else 0
         if fault is not None and fault.get("kind") == "rejected":
+            sigv4.consume_fault(self.state, fault)
             too_old_end = max(too_old_end, int(fault.get("tooOldLogEventEndIndex", 0)))
             expired_end = max(expired_end, int(fault.get("expiredLogEventEndIndex", 0)))
             too_new_start = min(too_new_start, int(fault.get("tooNewLogEventStartIndex", n)))
+            too_old_end, expired_end = min(too_old_end, n), min(expired_end, n)
+            too_new_start = max(too_new_start, 0)
         first_ok = max(too_old_end, expired_end)
         kept = list(range(first_ok, max(first_ok, too_new_start)))
         if kept and ts[kept[-1]] - ts[kept[0]] > DAY_MS:

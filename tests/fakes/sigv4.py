@@ -469,7 +469,7 @@ class AwsHandler(fakehttp.Handler):
         except AuthError as e:
             return self.send_answer(rc.error(e.status, e.etype, e.message, auth=True))
         op = rc.operation(self)
-        fault = next_fault(st, op, rc.data_op)
+        fault = next_fault(st, op, rc.data_op, rc.deferred_faults)
         if fault is not None:
             kind = fault.get("kind")
             if kind == "hang":
@@ -518,21 +518,38 @@ class AwsState(fakehttp.State):
         return s
 
 
-def next_fault(st, op, data_op):
+def next_fault(st, op, data_op, deferred=()):
     """The first queued fault waiting for operation op (faults without "op"
-    wait for the data operation), consumed."""
+    wait for the data operation). It is consumed now, unless its kind is
+    one of `deferred`: those depend on what the request holds (documents to
+    leave unprocessed, events to report) and stay queued until the receiver
+    applies one and calls consume_fault, so that a request refused for
+    another reason does not use them up."""
     with st.lock:
-        for i, f in enumerate(st.faults):
+        for f in st.faults:
             if f.get("op", data_op) != op:
                 continue
-            times = f.get("times", 1)
-            if times <= 1:
-                st.faults.pop(i)
-            else:
-                f["times"] = times - 1
-            st.faults_served += 1
+            if f.get("kind") in deferred:
+                return f
+            _consume(st, f)
             return dict(f)
     return None
+
+
+def _consume(st, f):
+    times = f.get("times", 1)
+    if times <= 1:
+        st.faults.remove(f)
+    else:
+        f["times"] = times - 1
+    st.faults_served += 1
+
+
+def consume_fault(st, f):
+    """A deferred fault (see next_fault) was applied."""
+    with st.lock:
+        if any(g is f for g in st.faults):
+            _consume(st, f)
 
 
 def add_common_args(ap, service):
@@ -601,6 +618,7 @@ class Receiver:
     data_op = ""
     throttle = (429, "ThrottlingException", "Rate exceeded")
     unavailable = (503, "ServiceUnavailableException", "Service Unavailable")
+    deferred_faults = ()    # kinds applied (and consumed) by the receiver itself
 
     def configure(self, args):
         pass

@@ -51,10 +51,10 @@ Faults (besides sigv4.py's; "throttle" is 429 ThrottledException "Rate
 exceeded", "unavailable" 503 ServiceUnavailableException):
   {"kind": "unprocessed", "count": 2, "code": "ThrottledException",
    "message": "Rate exceeded"}   the last 2 valid documents of the next
-                                 request are not stored and come back as
-                                 unprocessed with that code (give a
-                                 permanent one, e.g. "InvalidSegment",
-                                 to test dead-lettering)
+                                 request that has valid documents are not
+                                 stored and come back as unprocessed with
+                                 that code (give a permanent one, e.g.
+                                 "InvalidSegment", to test dead-lettering)
 Poison (POST /_fake/poison {"match": "x"}): a document containing x comes
 back unprocessed with ErrorCode InvalidSegment.
 """
@@ -347,6 +347,7 @@ class XRay(sigv4.Receiver):
     throttle = (429, "ThrottledException", "Rate exceeded")
     unavailable = (503, "ServiceUnavailableException", "Service Unavailable")
     MODELED = ("InvalidRequestException", "ThrottledException")
+    deferred_faults = ("unprocessed",)
 
     def configure(self, args):
         self.store_path = args.store
@@ -446,7 +447,8 @@ class XRay(sigv4.Receiver):
                 unprocessed.append(u)
                 continue
             valid.append((text, info))
-        if fault is not None and fault.get("kind") == "unprocessed":
+        if fault is not None and fault.get("kind") == "unprocessed" and valid:
+            sigv4.consume_fault(self.state, fault)
             n = min(int(fault.get("count", 1)), len(valid))
             code = fault.get("code", "ThrottledException")
             msg = fault.get("message", "Rate exceeded")
