@@ -1,7 +1,17 @@
 /* telemetry: between the API and the telemetry core. handlers.c calls it
  * at the edges of each request; the server loop's after-hook calls
  * telemetry_finish once the web server has the whole answer, so the spool
- * write never delays a response. */
+ * write never delays a response.
+ *
+ * A FastCGI worker (one whose loop reports when it is idle) does not write
+ * each request to the spool in a transaction of its own: that costs about
+ * as much as the request. It appends the request's batch to its journal
+ * (spool/journal.h: one write, safe from the worker's death from then on)
+ * and copies the journal into the spool in one transaction when it is idle,
+ * or once FLUSH_BATCHES, FLUSH_BYTES or FLUSH_AGE_NS have gathered while
+ * requests kept it busy. A copy that fails drops and counts what it held, as
+ * a failed direct write does. Plain CGI, and the first request of a worker,
+ * write directly. */
 #include "app/telemetry.h"
 
 #ifdef HAVE_CONFIG_H
@@ -14,6 +24,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "spool/journal.h"
 #include "spool/spool.h"
 #include "telemetry/crash.h"
 #include "telemetry/propagation.h"
@@ -27,6 +38,13 @@
 #define REOPEN_INTERVAL_NS 5000000000LL
 /* At most one warning about dropped records per this long, per worker. */
 #define WARN_INTERVAL_NS 10000000000LL
+/* A busy worker copies its journal into the spool at the latest when this
+ * many batches (requests), bytes or this much time have gathered. */
+#define FLUSH_BATCHES 64
+#define FLUSH_BYTES (1u << 20)
+#define FLUSH_AGE_NS 25000000LL
+/* Journals left by dead workers are looked for when idle, at most this often. */
+#define RECOVER_INTERVAL_NS 2000000000LL
 
 struct telemetry {
     const app_config *cfg;
@@ -37,6 +55,10 @@ struct telemetry {
     crash_recorder *crash;
 
     spool *sp;                 /* NULL while it cannot be opened */
+    spool_journal *jn;         /* this worker's journal (with sp); NULL: write directly */
+    bool queueing;             /* the loop reports idle moments: journal, copy then */
+    bool no_journal;           /* it could not be created: write directly */
+    int64_t recover_at_ns;     /* next look for dead workers' journals */
     int64_t reopen_at_ns;
     int64_t unspooled_drops;   /* dropped while no spool was open */
     int last_status;           /* of the last spool open or write */
@@ -61,7 +83,7 @@ static void warn_drop(telemetry *t, int status, size_t n)
         return;
     }
     fprintf(stderr,
-            "cruddur-api: telemetry spool %s: %s; dropped %zu record(s) of this request"
+            "cruddur-api: telemetry spool %s: %s; dropped %zu record(s)"
             " (%lld more since the last warning)\n",
             t->cfg->spool_path, spool_strstatus(status), n, (long long)t->warn_suppressed);
     t->warn_suppressed = 0;
@@ -110,6 +132,86 @@ static void recover_crashes(telemetry *t)
                 st.files_kept, t->cfg->crash_dir);
 }
 
+/* After a write or copy failed with rc: a file that went away or became
+ * unwritable is reopened later; a busy one is just tried again next time. */
+static void after_failure(telemetry *t, int rc)
+{
+    if (rc == SPOOL_BUSY || rc == SPOOL_FULL || rc == SPOOL_INVALID)
+        return;
+    t->unspooled_drops += spool_pending_dropped(t->sp);
+    spool_journal_close(t->jn, t->sp);
+    t->jn = NULL;
+    spool_close(t->sp);
+    t->sp = NULL;
+    t->reopen_at_ns = tstamp_mono_ns() + REOPEN_INTERVAL_NS;
+}
+
+/* Copies the journal into the spool; on failure drops and counts what it held. */
+static void flush_journal(telemetry *t)
+{
+    if (t->jn == NULL || t->sp == NULL || spool_journal_batches(t->jn) == 0)
+        return;
+    int rc = spool_journal_flush(t->jn, t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
+    t->last_status = rc;
+    if (rc == SPOOL_OK) {
+        if (!t->recovered)
+            recover_crashes(t);
+        return;
+    }
+    size_t n = spool_journal_discard(t->jn);
+    spool_note_dropped(t->sp, (int64_t)n);
+    warn_drop(t, rc, n);
+    after_failure(t, rc);
+}
+
+static bool flush_due(const telemetry *t)
+{
+    static long xb = -1, xa = -1; /* XXX tuning, remove */
+    if (xb < 0) { const char *e = getenv("XX_FLUSH_BATCHES"); xb = e ? atol(e) : FLUSH_BATCHES; e = getenv("XX_FLUSH_AGE_MS"); xa = e ? atol(e) * 1000000L : FLUSH_AGE_NS; }
+    return spool_journal_batches(t->jn) >= (size_t)xb ||
+           spool_journal_bytes(t->jn) >= FLUSH_BYTES ||
+           tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= xa;
+}
+
+/* The journal, created with the first request that wants it. */
+static bool journal_ready(telemetry *t)
+{
+    if (t->jn != NULL)
+        return true;
+    if (t->no_journal)
+        return false;
+    char err[256];
+    if (spool_journal_open(t->cfg->spool_path, 0, &t->jn, err, sizeof err) != SPOOL_OK) {
+        fprintf(stderr, "cruddur-api: %s; writing each request to the spool directly\n", err);
+        t->no_journal = true;
+        t->jn = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* Copies the journals of dead workers into the spool, now and then. */
+static void recover_journals(telemetry *t)
+{
+    int64_t now = tstamp_mono_ns();
+    if (t->sp == NULL || now < t->recover_at_ns)
+        return;
+    t->recover_at_ns = now + RECOVER_INTERVAL_NS;
+    spool_journal_recovery st;
+    spool_journal_recover(t->sp, t->cfg->spool_path, SPOOL_DEFAULT_OP_BUDGET_NS, &st);
+    if (st.journals > 0)
+        fprintf(stderr, "cruddur-api: copied %zu record(s) from %zu journal(s) of stopped"
+                " workers into the spool\n", st.records, st.journals);
+}
+
+/* The worker has nothing to do: copy what waits. */
+static void telemetry_idle(telemetry *t)
+{
+    t->queueing = true;
+    flush_journal(t);
+    recover_journals(t);
+}
+
 /* Writes the collector's records; counts them as dropped on failure. */
 static int write_batch(telemetry *t)
 {
@@ -125,6 +227,13 @@ static int write_batch(telemetry *t)
     }
     if (bounded > 0)
         spool_note_dropped(t->sp, (int64_t)bounded);
+    if (n > 0 && t->queueing && journal_ready(t) &&
+        spool_journal_append(t->jn, &b) == SPOOL_OK) {
+        if (flush_due(t))
+            flush_journal(t);
+        return t->last_status;
+    }
+    /* no journal, or it did not take the batch: straight into the spool */
     int rc = n == 0 ? SPOOL_OK : spool_write(t->sp, &b, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
     t->last_status = rc;
     if (rc == SPOOL_OK && !t->recovered)
@@ -132,14 +241,7 @@ static int write_batch(telemetry *t)
     if (rc != SPOOL_OK) {
         spool_note_dropped(t->sp, (int64_t)n);
         warn_drop(t, rc, n);
-        /* A file that went away or became unwritable is reopened later;
-         * a busy one is just tried again with the next request. */
-        if (rc != SPOOL_BUSY && rc != SPOOL_FULL && rc != SPOOL_INVALID) {
-            t->unspooled_drops += spool_pending_dropped(t->sp);
-            spool_close(t->sp);
-            t->sp = NULL;
-            t->reopen_at_ns = tstamp_mono_ns() + REOPEN_INTERVAL_NS;
-        }
+        after_failure(t, rc);
     }
     return rc;
 }
@@ -222,6 +324,11 @@ void telemetry_free(telemetry *t)
     if (t == NULL)
         return;
     crash_uninstall(t->crash);
+    /* what is still waiting: into the spool now, or, if the spool does not
+     * take it, left in the journal's file for the next worker to copy */
+    if (t->jn != NULL && t->sp != NULL)
+        spool_journal_flush(t->jn, t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
+    spool_journal_close(t->jn, t->sp);
     spool_close(t->sp);
     trace_request_free(t->tr);
     redact_free(t->redact);
@@ -393,6 +500,10 @@ void telemetry_finish(telemetry *t, const http_request *req, const http_response
 {
     if (t == NULL)
         return;
+    if (req == NULL || resp == NULL) {
+        telemetry_idle(t);
+        return;
+    }
     trace_request *tr = t->tr;
     /* A request refused before the handler ran (a malformed request line)
      * still gets its trace and access record. */

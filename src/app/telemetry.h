@@ -47,7 +47,13 @@ void telemetry_report(telemetry *t, const char *level, const char *message);
  * 5xx without a recorded failure, the ERROR status and a report. */
 void telemetry_respond(telemetry *t, const http_request *req, http_response *resp);
 /* After the answer has left: ends the trace, writes the access record and
- * the whole request to the spool. */
+ * the whole request to the spool, or, once the worker has reported an idle
+ * moment, to its journal (one write; the records survive the worker's death
+ * from then on), copied into the spool when the worker is idle again or
+ * enough has gathered.
+ * With req or resp NULL: the worker is idle (no request waiting): copies the
+ * journal into the spool, and now and then the journals of dead workers. A
+ * FastCGI loop calls this before it sleeps; plain CGI never does. */
 void telemetry_finish(telemetry *t, const http_request *req, const http_response *resp);
 
 /* False when the last attempt to write the spool failed (health check). */

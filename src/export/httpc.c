@@ -251,10 +251,14 @@ int httpc_start(httpc *c, const char *url, const char *const *headers, const voi
             goto oom;
         hl = t;
     }
-    /* No "Expect: 100-continue" round trip before large bodies. */
-    if ((t = curl_slist_append(hl, "Expect:")) == NULL)
-        goto oom;
-    hl = t;
+    /* No "Expect: 100-continue" round trip before large bodies. Not with
+     * SigV4: libcurl before 8.3 signs the emptied header as "expect:" while
+     * leaving it out of the request, and AWS refuses the signature. */
+    if (c->sigv4 == NULL) {
+        if ((t = curl_slist_append(hl, "Expect:")) == NULL)
+            goto oom;
+        hl = t;
+    }
     for (size_t i = 0; headers != NULL && headers[i] != NULL; i++) {
         if ((t = curl_slist_append(hl, headers[i])) == NULL)
             goto oom;

@@ -187,17 +187,26 @@ int server_run_fastcgi(const server_config *cfg, int listen_fd)
     http_response_init(&resp);
     buf_t out = BUF_INIT;
     int status = 0;
+    /* a request was served since the idle hook last ran: look before sleeping */
+    int served = 0;
+    const struct timespec no_wait = {0, 0};
 
     while (!server_stop) {
         /* A kept-alive connection (fastcgi_keep_conn) brings its next request
          * on the same fd; otherwise wait for a new connection. */
         struct pollfd p = {fr.ipcFd >= 0 ? fr.ipcFd : listen_fd, POLLIN, 0};
-        if (ppoll(&p, 1, NULL, &wait_mask) < 0) {
+        int ready = ppoll(&p, 1, served && cfg->idle != NULL ? &no_wait : NULL, &wait_mask);
+        if (ready < 0) {
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "cruddur-api: poll: %s\n", strerror(errno));
             status = 1;
             break;
+        }
+        if (ready == 0) {           /* nothing waiting: idle, then sleep */
+            served = 0;
+            cfg->idle(cfg->arg);
+            continue;
         }
         int rc = FCGX_Accept_r(&fr);
         if (rc < 0) {
@@ -222,6 +231,7 @@ int server_run_fastcgi(const server_config *cfg, int listen_fd)
             cfg->after(cfg->arg, &req, &resp);
         http_request_free(&req);
         FCGX_Finish_r(&fr);
+        served = 1;
     }
 
     FCGX_Free(&fr, 1);

@@ -15,12 +15,18 @@ typedef void (*server_handler_fn)(void *arg, http_request *req, http_response *r
 /* Runs after the response was handed over (FCGX_Finish_r, or stdout closed
  * in CGI); req and resp are still valid. May be NULL. */
 typedef void (*server_after_fn)(void *arg, http_request *req, http_response *resp);
+/* FastCGI only: runs when the worker has served a request and finds none
+ * waiting, just before it sleeps until the next one: the moment for work
+ * deferred while requests queued (the telemetry journal's copy into the
+ * spool). Keep it bounded: a request that arrives meanwhile waits. */
+typedef void (*server_idle_fn)(void *arg);
 
 typedef struct server_config {
     size_t body_limit;           /* bytes; a longer body is not read (req->body_too_large) */
     server_handler_fn handler;
     server_after_fn after;
-    void *arg;                   /* passed to handler and after */
+    void *arg;                   /* passed to handler, after and idle */
+    server_idle_fn idle;         /* may be NULL */
 } server_config;
 
 /* Finds the FastCGI listening socket this process was given: fd 0 when it is

@@ -125,6 +125,7 @@ enum stmt_id {
     ST_PAGE_COUNT, ST_FREELIST, ST_PAGE_SIZE,
     ST_USER_VERSION, ST_APP_ID, ST_TABLE_COUNT, ST_META_GET, ST_META_SET,
     ST_PENDING_SPANS, ST_PENDING_LOGS, ST_PENDING_ERRORS,
+    ST_MARK_DELETE, ST_MARK_LIST,
     ST_COUNT
 };
 
@@ -227,12 +228,24 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_PENDING_SPANS] = "SELECT count(*) FROM span WHERE id > ?1",
     [ST_PENDING_LOGS] = "SELECT count(*) FROM log WHERE id > ?1",
     [ST_PENDING_ERRORS] = "SELECT count(*) FROM error WHERE id > ?1",
+    [ST_MARK_DELETE] = "DELETE FROM meta WHERE key = ?1",
+    /* ?1 = 'mark:PREFIX', ?2 = the same with its last character + 1 */
+    [ST_MARK_LIST] = "SELECT key FROM meta WHERE key >= ?1 AND key < ?2 ORDER BY key",
 };
 
-/* Spans and logs go in with one multi-row INSERT per batch (up to MULTI_MAX
- * rows a statement): AUTOINCREMENT and statement overhead are paid per
- * statement, not per row. */
-#define MULTI_MAX 8
+/* Marks are meta rows under this prefix, so that they never meet the keys
+ * the spool keeps for itself (views_hash). */
+#define MARK_PREFIX "mark:"
+#define MARK_KEY_MAX 200
+
+/* Spans and logs go in with multi-row INSERTs (across the batches of one
+ * transaction): AUTOINCREMENT and statement overhead are paid per statement,
+ * not per row. A statement takes 1 to MULTI_SMALL rows, or 16, 32 or
+ * MULTI_MAX for the many batches of a journal (MULTI_SLOTS statements per
+ * table at most). */
+#define MULTI_SMALL 8
+#define MULTI_MAX 64
+#define MULTI_SLOTS (MULTI_SMALL + 3)
 #define SPAN_COLS 17
 #define LOG_COLS 12
 static const char *const insert_prefix[2] = {
@@ -253,7 +266,7 @@ struct spool {
     sqlite3 *db;
     walvfs *vfs;                /* writers: the WAL written one commit at a time */
     sqlite3_stmt *st[ST_COUNT];
-    sqlite3_stmt *multi[2][MULTI_MAX];  /* [0 span, 1 log][rows - 1] */
+    sqlite3_stmt *multi[2][MULTI_SLOTS];  /* [0 span, 1 log][multi_slot(rows)] */
     int readonly;
     int no_checkpoint;          /* SPOOL_NO_CHECKPOINT */
     int ckpt_at;                /* WAL frames at which this writer checkpoints next */
@@ -956,8 +969,8 @@ void spool_close(spool *s)
     }
     for (int i = 0; i < ST_COUNT; i++)
         sqlite3_finalize(s->st[i]);
-    for (int i = 0; i < 2 * MULTI_MAX; i++)
-        sqlite3_finalize(s->multi[i / MULTI_MAX][i % MULTI_MAX]);
+    for (int i = 0; i < 2 * MULTI_SLOTS; i++)
+        sqlite3_finalize(s->multi[i / MULTI_SLOTS][i % MULTI_SLOTS]);
     for (int i = 0; i < RES_CACHE; i++)
         free(s->res[i].json);
     /* the VFS must outlive the connection: kept (leaked) if it would not close */
@@ -1069,9 +1082,22 @@ static int resource_id(spool *s, const char *json, int64_t *id)
 }
 
 /* The cached INSERT of `rows` rows into span (table 0) or log (table 1). */
+/* How many rows the next statement takes, of `left` still to insert. */
+static size_t multi_rows(size_t left)
+{
+    if (left <= MULTI_SMALL)
+        return left;
+    size_t k = MULTI_MAX;
+    while (k > left)
+        k /= 2;
+    return k > MULTI_SMALL ? k : MULTI_SMALL;
+}
+
 static sqlite3_stmt *multi_stmt(spool *s, int table, size_t rows)
 {
-    sqlite3_stmt **slot = &s->multi[table][rows - 1];
+    size_t i = rows <= MULTI_SMALL ? rows - 1 : rows == 16 ? MULTI_SMALL
+             : rows == 32 ? MULTI_SMALL + 1 : MULTI_SMALL + 2;
+    sqlite3_stmt **slot = &s->multi[table][i];
     if (*slot != NULL)
         return *slot;
     size_t cols = (size_t)insert_cols[table], len = strlen(insert_prefix[table]);
@@ -1145,31 +1171,32 @@ static void bind_log(sqlite3_stmt *st, int at, const spool_batch *b, const spool
     sqlite3_bind_int64(st, at + 12, res);
 }
 
-static int insert_spans(spool *s, const spool_batch *b, int64_t res)
+/* The rows of one stream (0 spans, 1 logs) of n batches, in order, up to
+ * MULTI_MAX rows a statement; res[i] is the resource row of batch i. */
+static int insert_rows(spool *s, int table, const spool_batch *b, size_t n, const int64_t *res,
+                       int64_t now)
 {
+    size_t bi = 0, ri = 0, left = 0;
+    for (size_t i = 0; i < n; i++)
+        left += table == 0 ? b[i].n_spans : b[i].n_logs;
     int rc = SQLITE_DONE;
-    for (size_t i = 0; rc == SQLITE_DONE && i < b->n_spans; ) {
-        size_t k = b->n_spans - i < MULTI_MAX ? b->n_spans - i : MULTI_MAX;
-        sqlite3_stmt *st = multi_stmt(s, 0, k);
+    while (rc == SQLITE_DONE && left > 0) {
+        size_t k = multi_rows(left);
+        sqlite3_stmt *st = multi_stmt(s, table, k);
         if (st == NULL)
             return s->prep_rc;
-        for (size_t r = 0; r < k; r++, i++)
-            bind_span(st, (int)r * SPAN_COLS, b, &b->spans[i], res);
-        rc = run(st);
-    }
-    return rc;
-}
-
-static int insert_logs(spool *s, const spool_batch *b, int64_t res, int64_t now)
-{
-    int rc = SQLITE_DONE;
-    for (size_t i = 0; rc == SQLITE_DONE && i < b->n_logs; ) {
-        size_t k = b->n_logs - i < MULTI_MAX ? b->n_logs - i : MULTI_MAX;
-        sqlite3_stmt *st = multi_stmt(s, 1, k);
-        if (st == NULL)
-            return s->prep_rc;
-        for (size_t r = 0; r < k; r++, i++)
-            bind_log(st, (int)r * LOG_COLS, b, &b->logs[i], res, now);
+        for (size_t r = 0; r < k; r++) {
+            while (ri >= (table == 0 ? b[bi].n_spans : b[bi].n_logs)) {
+                bi++;
+                ri = 0;
+            }
+            if (table == 0)
+                bind_span(st, (int)r * SPAN_COLS, &b[bi], &b[bi].spans[ri], res[bi]);
+            else
+                bind_log(st, (int)r * LOG_COLS, &b[bi], &b[bi].logs[ri], res[bi], now);
+            ri++;
+        }
+        left -= k;
         rc = run(st);
     }
     return rc;
@@ -1353,97 +1380,151 @@ static int json_is(const char *text, char open)
     return *json_ws(p) == '\0';
 }
 
-static int bad_json(spool *s, const char *kind, size_t i, const char *field, const char *what)
+static int bad_json(char *err, size_t err_size, const char *kind, size_t i, const char *field,
+                    const char *what)
 {
-    put_err(s->errmsg, sizeof s->errmsg, "spool_write: %s %zu: %s is not a JSON %s", kind, i,
-            field, what);
+    put_err(err, err_size, "spool_write: %s %zu: %s is not a JSON %s", kind, i, field, what);
     return SPOOL_INVALID;
 }
 
-static int bad_id(spool *s, const char *kind, size_t i, const char *field)
+static int bad_id(char *err, size_t err_size, const char *kind, size_t i, const char *field)
 {
-    put_err(s->errmsg, sizeof s->errmsg,
-            "spool_write: %s %zu: %s is not lowercase hex of the right length", kind, i, field);
+    put_err(err, err_size, "spool_write: %s %zu: %s is not lowercase hex of the right length",
+            kind, i, field);
     return SPOOL_INVALID;
 }
 
 /* Checks the ids and the JSON texts of the span and log records (error
  * reports: the table checks its own) before anything is locked or written. */
-static int check_ids(spool *s, const spool_batch *b)
+int spool_check_batch(const spool_batch *b, char *err, size_t err_size)
 {
+    if (b == NULL || (b->n_spans > 0 && b->spans == NULL) || (b->n_logs > 0 && b->logs == NULL) ||
+        (b->n_errors > 0 && b->errors == NULL)) {
+        put_err(err, err_size, "spool_write: records missing");
+        return SPOOL_INVALID;
+    }
     for (size_t i = 0; i < b->n_spans; i++) {
         const spool_span *r = &b->spans[i];
         if (!valid_id(r->trace_id, sizeof r->trace_id, 0))
-            return bad_id(s, "span", i, "trace_id");
+            return bad_id(err, err_size, "span", i, "trace_id");
         if (!valid_id(r->span_id, sizeof r->span_id, 0))
-            return bad_id(s, "span", i, "span_id");
+            return bad_id(err, err_size, "span", i, "span_id");
         if (!valid_id(r->parent_span_id, sizeof r->parent_span_id, 1))
-            return bad_id(s, "span", i, "parent_span_id");
+            return bad_id(err, err_size, "span", i, "parent_span_id");
         if (!json_is(r->attributes_json, '{'))
-            return bad_json(s, "span", i, "attributes", "object");
+            return bad_json(err, err_size, "span", i, "attributes", "object");
         if (!json_is(r->events_json, '['))
-            return bad_json(s, "span", i, "events", "array");
+            return bad_json(err, err_size, "span", i, "events", "array");
         if (!json_is(r->links_json, '['))
-            return bad_json(s, "span", i, "links", "array");
+            return bad_json(err, err_size, "span", i, "links", "array");
     }
     for (size_t i = 0; i < b->n_logs; i++) {
         const spool_log *r = &b->logs[i];
         if (!valid_id(r->trace_id, sizeof r->trace_id, 1))
-            return bad_id(s, "log", i, "trace_id");
+            return bad_id(err, err_size, "log", i, "trace_id");
         if (!valid_id(r->span_id, sizeof r->span_id, 1))
-            return bad_id(s, "log", i, "span_id");
+            return bad_id(err, err_size, "log", i, "span_id");
         if (!json_is(r->attributes_json, '{'))
-            return bad_json(s, "log", i, "attributes", "object");
+            return bad_json(err, err_size, "log", i, "attributes", "object");
     }
     for (size_t i = 0; i < b->n_errors; i++) {
         const spool_error *r = &b->errors[i];
         if (!valid_id(r->trace_id, sizeof r->trace_id, 1))
-            return bad_id(s, "error", i, "trace_id");
+            return bad_id(err, err_size, "error", i, "trace_id");
         if (!valid_id(r->span_id, sizeof r->span_id, 1))
-            return bad_id(s, "error", i, "span_id");
+            return bad_id(err, err_size, "error", i, "span_id");
     }
     return SPOOL_OK;
 }
 
-int spool_write(spool *s, const spool_batch *b, int64_t budget_ns)
+/* Sets (value != NULL) or deletes the mark, inside the transaction. */
+static int mark_in_tx(spool *s, const spool_mark *m)
 {
-    if (s == NULL || b == NULL)
+    char key[sizeof MARK_PREFIX + MARK_KEY_MAX];
+    snprintf(key, sizeof key, MARK_PREFIX "%s", m->key);
+    sqlite3_stmt *st = stmt(s, m->value != NULL ? ST_META_SET : ST_MARK_DELETE);
+    if (st == NULL)
+        return s->prep_rc;
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
+    if (m->value != NULL)
+        sqlite3_bind_text(st, 2, m->value, -1, SQLITE_STATIC);
+    return run(st);
+}
+
+static int check_mark_key(spool *s, const char *key)
+{
+    if (key == NULL || *key == '\0' || strlen(key) > MARK_KEY_MAX) {
+        put_err(s->errmsg, sizeof s->errmsg, "a mark key is 1 to %d bytes", MARK_KEY_MAX);
         return SPOOL_ERROR;
-    if ((b->n_spans > 0 && b->spans == NULL) || (b->n_logs > 0 && b->logs == NULL) ||
-        (b->n_errors > 0 && b->errors == NULL)) {
-        put_err(s->errmsg, sizeof s->errmsg, "spool_write: records missing");
-        return SPOOL_INVALID;
     }
-    if (check_ids(s, b) != SPOOL_OK)
-        return SPOOL_INVALID;
+    return SPOOL_OK;
+}
+
+/* The resource ids of up to this many batches live on the stack; more take
+ * a heap array. */
+#define RES_SLOTS 64
+
+int spool_write_batches(spool *s, const spool_batch *b, size_t n, const spool_mark *mark,
+                        unsigned flags, int64_t budget_ns)
+{
+    if (s == NULL || (b == NULL && n > 0))
+        return SPOOL_ERROR;
+    if (mark != NULL && check_mark_key(s, mark->key) != SPOOL_OK)
+        return SPOOL_ERROR;
+    size_t n_spans = 0, n_logs = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!(flags & SPOOL_CHECKED) &&
+            spool_check_batch(&b[i], s->errmsg, sizeof s->errmsg) != SPOOL_OK)
+            return SPOOL_INVALID;
+        n_spans += b[i].n_spans;
+        n_logs += b[i].n_logs;
+    }
     if (s->readonly) {
         put_err(s->errmsg, sizeof s->errmsg, "opened read-only");
         return SPOOL_READONLY;
     }
+    int64_t res_slots[RES_SLOTS], *res = res_slots;
+    if (n > RES_SLOTS && (res = malloc(n * sizeof *res)) == NULL) {
+        put_err(s->errmsg, sizeof s->errmsg, "out of memory");
+        return SPOOL_ERROR;
+    }
     op_begin(s, budget_ns > 0 ? budget_ns : SPOOL_DEFAULT_BUDGET_NS, 1);
     const char *what = "begin";
-    int64_t res = 0, now = wall_ns();
+    int64_t now = wall_ns();
     int rc = run_id(s, ST_BEGIN);
     if (rc != SQLITE_DONE)
         goto failed;
+    /* one lookup per distinct resource (a worker has one) */
     what = "resource";
-    rc = resource_id(s, b->resource_json != NULL ? b->resource_json : "{}", &res);
-    if (rc == SQLITE_DONE && b->n_spans > 0) {
+    for (size_t i = 0; rc == SQLITE_DONE && i < n; i++) {
+        const char *json = b[i].resource_json != NULL ? b[i].resource_json : "{}";
+        const char *prev = i == 0 ? NULL
+                         : b[i - 1].resource_json != NULL ? b[i - 1].resource_json : "{}";
+        if (prev != NULL && strcmp(prev, json) == 0)
+            res[i] = res[i - 1];
+        else
+            rc = resource_id(s, json, &res[i]);
+    }
+    if (rc == SQLITE_DONE && n_spans > 0) {
         what = "span";
-        rc = insert_spans(s, b, res);
+        rc = insert_rows(s, 0, b, n, res, now);
     }
-    if (rc == SQLITE_DONE && b->n_logs > 0) {
+    if (rc == SQLITE_DONE && n_logs > 0) {
         what = "log";
-        rc = insert_logs(s, b, res, now);
+        rc = insert_rows(s, 1, b, n, res, now);
     }
-    if (rc == SQLITE_DONE && b->n_errors > 0) {
+    for (size_t i = 0; rc == SQLITE_DONE && i < n; i++) {
         what = "error report";
-        for (size_t i = 0; rc == SQLITE_DONE && i < b->n_errors; i++)
-            rc = insert_error(s, &b->errors[i], res);
+        for (size_t k = 0; rc == SQLITE_DONE && k < b[i].n_errors; k++)
+            rc = insert_error(s, &b[i].errors[k], res[i]);
     }
     if (rc == SQLITE_DONE && s->pending_dropped > 0) {
         what = "counter";
         rc = counter_add_in_tx(s, "dropped_records", s->pending_dropped);
+    }
+    if (rc == SQLITE_DONE && mark != NULL) {
+        what = "mark";
+        rc = mark_in_tx(s, mark);
     }
     if (rc != SQLITE_DONE)
         goto failed;
@@ -1453,6 +1534,8 @@ int spool_write(spool *s, const spool_batch *b, int64_t budget_ns)
         goto failed;
     s->pending_dropped = 0;
     op_end(s);
+    if (res != res_slots)
+        free(res);
     return SPOOL_OK;
 
 failed:;
@@ -1461,6 +1544,101 @@ failed:;
     int status = fail(s, rc, buf);
     rollback(s);
     op_end(s);
+    if (res != res_slots)
+        free(res);
+    return status;
+}
+
+int spool_write(spool *s, const spool_batch *b, int64_t budget_ns)
+{
+    if (s == NULL || b == NULL)
+        return SPOOL_ERROR;
+    return spool_write_batches(s, b, 1, NULL, 0, budget_ns);
+}
+
+int spool_mark_get(spool *s, const char *key, char *value, size_t size)
+{
+    if (value != NULL && size > 0)
+        value[0] = '\0';
+    if (s == NULL || value == NULL || size == 0 || check_mark_key(s, key) != SPOOL_OK)
+        return SPOOL_ERROR;
+    char k[sizeof MARK_PREFIX + MARK_KEY_MAX];
+    snprintf(k, sizeof k, MARK_PREFIX "%s", key);
+    sqlite3_stmt *st = stmt(s, ST_META_GET);
+    if (st == NULL)
+        return prep_failed(s);
+    sqlite3_bind_text(st, 1, k, -1, SQLITE_STATIC);
+    op_begin(s, s->op_budget_ns, 0);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        copy_text(value, size, sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    op_end(s);
+    if (rc == SQLITE_ROW)
+        return SPOOL_OK;
+    if (rc == SQLITE_DONE)
+        return SPOOL_NOTFOUND;
+    return fail(s, rc, "mark");
+}
+
+int spool_mark_set(spool *s, const spool_mark *mark)
+{
+    if (s == NULL || mark == NULL || check_mark_key(s, mark->key) != SPOOL_OK)
+        return SPOOL_ERROR;
+    if (s->readonly)
+        return SPOOL_READONLY;
+    op_begin(s, s->op_budget_ns, 1);
+    int rc = mark_in_tx(s, mark);
+    op_end(s);
+    return rc == SQLITE_DONE ? SPOOL_OK : fail(s, rc, "mark");
+}
+
+int spool_mark_each(spool *s, const char *prefix, spool_mark_fn fn, void *ctx)
+{
+    if (s == NULL || prefix == NULL || fn == NULL || *prefix == '\0' ||
+        strlen(prefix) > MARK_KEY_MAX)
+        return SPOOL_ERROR;
+    char lo[sizeof MARK_PREFIX + MARK_KEY_MAX], hi[sizeof lo];
+    snprintf(lo, sizeof lo, MARK_PREFIX "%s", prefix);
+    memcpy(hi, lo, sizeof hi);
+    size_t len = strlen(hi);
+    if ((unsigned char)hi[len - 1] == 0xff)
+        return SPOOL_ERROR;
+    hi[len - 1] = (char)((unsigned char)hi[len - 1] + 1);
+    sqlite3_stmt *st = stmt(s, ST_MARK_LIST);
+    if (st == NULL)
+        return prep_failed(s);
+    /* the keys are copied out first: fn may change marks */
+    char (*keys)[MARK_KEY_MAX + 1] = NULL;
+    size_t n = 0, cap = 0;
+    sqlite3_bind_text(st, 1, lo, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, hi, -1, SQLITE_STATIC);
+    op_begin(s, s->op_budget_ns, 0);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *k = col_text(st, 0);
+        if (k == NULL || strlen(k) <= strlen(MARK_PREFIX) ||
+            strlen(k) > strlen(MARK_PREFIX) + MARK_KEY_MAX)
+            continue;
+        if (n == cap) {
+            size_t ncap = cap ? cap * 2 : 8;
+            void *grown = realloc(keys, ncap * sizeof *keys);
+            if (grown == NULL) {
+                rc = SQLITE_NOMEM;
+                break;
+            }
+            keys = grown;
+            cap = ncap;
+        }
+        snprintf(keys[n++], sizeof keys[0], "%s", k + strlen(MARK_PREFIX));
+    }
+    sqlite3_reset(st);
+    op_end(s);
+    int status = rc == SQLITE_DONE ? SPOOL_OK : fail(s, rc, "marks");
+    for (size_t i = 0; status == SPOOL_OK && i < n; i++)
+        if (fn(ctx, keys[i]) != 0)
+            break;
+    free(keys);
     return status;
 }
 

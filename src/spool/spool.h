@@ -153,6 +153,36 @@ typedef struct spool_batch {
  * and nothing was counted: call spool_note_dropped if you give the records up. */
 int spool_write(spool *s, const spool_batch *b, int64_t budget_ns);
 
+/* Marks: small named values a writer keeps in the spool (in table meta,
+ * apart from the spool's own keys), set in the same transaction as the
+ * records they account for. A journal (spool/journal.h) records in its mark
+ * how far its file has been copied into the spool. Keys are 1 to 200 bytes. */
+typedef struct spool_mark {
+    const char *key;
+    const char *value;              /* NULL: delete the mark */
+} spool_mark;
+
+/* spool_write for n batches (n may be 0) as ONE transaction: all of them or
+ * nothing, within budget_ns. When mark is not NULL it is set (or deleted) in
+ * that same transaction. Statuses as spool_write's. */
+#define SPOOL_CHECKED 0x1u      /* flags: every batch passed spool_check_batch already */
+int spool_write_batches(spool *s, const spool_batch *batches, size_t n, const spool_mark *mark,
+                        unsigned flags, int64_t budget_ns);
+
+/* value (size bytes, truncated) = the mark; SPOOL_NOTFOUND when it is not set. */
+int spool_mark_get(spool *s, const char *key, char *value, size_t size);
+/* Sets or deletes a mark on its own, in its own transaction. */
+int spool_mark_set(spool *s, const spool_mark *mark);
+/* Calls fn with the key of every mark that starts with prefix, in key order,
+ * until fn returns nonzero. fn may call spool functions. */
+typedef int (*spool_mark_fn)(void *ctx, const char *key);
+int spool_mark_each(spool *s, const char *prefix, spool_mark_fn fn, void *ctx);
+
+/* SPOOL_OK when spool_write would take the batch's records (lowercase hex
+ * ids of the right length, JSON texts of the right shape); SPOOL_INVALID
+ * with a message in err otherwise. Locks and writes nothing. */
+int spool_check_batch(const spool_batch *b, char *err, size_t err_size);
+
 /* Remembers n records lost (spool unavailable, queue full ...). The next
  * successful spool_write adds them to counter 'dropped_records' in its own
  * transaction, so losses during an outage show once the spool works again. */

@@ -172,6 +172,9 @@ class Credentials:
                 e = self.entry(d)
             except (KeyError, TypeError, ValueError):
                 continue
+            old = self.from_file.get(e["AccessKeyId"])
+            if old is not None:
+                e["added"] = old["added"]   # expired by /_fake/credentials stays expired
             keys[e["AccessKeyId"]] = e
         self.from_file = keys
         self.file_sig = sig

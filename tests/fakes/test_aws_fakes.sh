@@ -242,7 +242,7 @@ expect "auth failures counted" "$(($(stat_of "$URL_xray" auth_failed) >= 12))" 1
 
 # ------------------------------------------------------------- CloudWatch Logs
 start_fake logs cloudwatch_logs.py --region "$REGION" --access-key "$KEY" --secret-key "$SECRET" \
-  --store "$T/logs.jsonl"
+  --store "$T/logs.jsonl" --allow-missing-signed-headers
 # logs OPERATION [CURL ARGS...] < body
 logs() {
   local op=$1; shift
@@ -357,6 +357,11 @@ expect "logs with an xray signature" "$(jget "$T/body" 'd["__type"]')" InvalidSi
 code=$(events /cruddur/api w1 0 | logs Nope)
 expect "unknown operation" "$(jget "$T/body" 'd["__type"]')" UnknownOperationException
 expect "logs deviations" "$(stat_of "$URL_logs" deviations)" 0
+# --allow-missing-signed-headers: a signed "Expect:" that is not sent passes
+# (signed as empty) and counts as a deviation.
+code=$(events /cruddur/api w1 0 | logs PutLogEvents -H 'Expect:')
+expect "lenient signed but absent" "$code" 200
+expect "lenient deviation" "$(stat_of "$URL_logs" deviations)" 1
 
 # ------------------------------------------------------------- X-Ray daemon
 rm -f "$T/daemon.port" "$T/daemon.ctl"
