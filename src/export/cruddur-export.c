@@ -74,6 +74,7 @@ static void usage(FILE *f)
         "  --status          print the cursors, backlog and state, change nothing\n"
         "  --name NAME       the exporter's name in the spool (default TARGET)\n"
         "  --verbose         a line per request\n"
+        "  --parallel N      requests in flight at once (default: xray 8, cloudwatch 4, others 1)\n"
         "  --daemon          xray: send to the X-Ray daemon over UDP ($AWS_XRAY_DAEMON_ADDRESS,\n"
         "                    default 127.0.0.1:2000) instead of the API; at most once\n"
         "  --help, --version\n"
@@ -87,7 +88,7 @@ typedef struct opts {
     const char *spool_path;
     const char *env_file;
     int follow, dry_run, verbose, status, daemon;
-    int64_t batch_size, max_batches, max_wait_s, interval_s, from_id;
+    int64_t batch_size, max_batches, max_wait_s, interval_s, from_id, parallel;
 } opts;
 
 static int parse_int(const char *s, int64_t min, int64_t *out)
@@ -118,6 +119,7 @@ static int parse_args(int argc, char **argv, opts *o)
         { "name", required_argument, NULL, 'N' },
         { "verbose", no_argument, NULL, 'v' },
         { "daemon", no_argument, NULL, 'D' },
+        { "parallel", required_argument, NULL, 'P' },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -144,6 +146,9 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'N': o->name = optarg; break;
         case 'v': o->verbose = 1; break;
         case 'D': o->daemon = 1; break;
+        case 'P':
+            bad = parse_int(optarg, 1, &o->parallel) || o->parallel > EXPORT_MAX_PARALLEL;
+            break;
         case 'h': usage(stdout); exit(0);
         case 'V': printf(PROG " " PACKAGE_VERSION "\n"); exit(0);
         default: usage(stderr); return -1;
@@ -301,6 +306,7 @@ static int setup_targets(setup *su, const opts *o, const char *exporter)
         xray_target_init(t, &su->xr);
         t->exporter = exporter;
         t->label = o->daemon ? "xray daemon" : "segments";
+        t->parallel = o->daemon ? 1 : 8;  /* 50 documents a request: keep several in flight */
         su->list[su->n++] = t;
         return 0;
     }
@@ -314,6 +320,7 @@ static int setup_targets(setup *su, const opts *o, const char *exporter)
         cwlogs_target_init(t, &su->cw);
         t->exporter = exporter;
         t->label = "log events";
+        t->parallel = 4;
         su->list[su->n++] = t;
         return 0;
     }
@@ -517,6 +524,7 @@ int main(int argc, char **argv)
         .checkpoint_ms = 5000,
         .stop = &stop_requested,
         .dry_from_id = o.dry_run && o.from_id > 0 ? o.from_id : 0,
+        .parallel = (size_t)o.parallel,
     };
     export_stats st;
     rc = export_run(s, h, su.list, su.n, &eo, &st);

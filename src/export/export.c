@@ -221,6 +221,17 @@ typedef struct engine {
     int64_t waited_ms;              /* --once: time spent waiting for retries */
     int64_t not_before_ns;          /* monotonic: a rate-limit pause */
     int64_t dry_cursor[SPOOL_STREAM_COUNT];
+    /* parallel requests of the batch being sent (fan_out) */
+    struct slot {
+        httpc *h;
+        httpc_response resp;
+        buf_t body;
+        size_t lo, hi;
+    } slots[EXPORT_MAX_PARALLEL];
+    size_t n_slots;                 /* clients made so far */
+    size_t fan_lo;                  /* next item to put in a request */
+    size_t fan_started, fan_done;   /* requests of this batch */
+    int fan_on;                     /* a fan-out is under way for e->b */
 } engine;
 
 /* Results of the inner steps beyond the exit codes. */
@@ -882,9 +893,6 @@ static int batches_left(const engine *e)
     return !stopped(e) && !(e->o->max_batches > 0 && e->st->batches >= e->o->max_batches);
 }
 
-/* Sends the request for the whole of e->b now and returns without its
- * answer, so that the next batch is read while the service works;
- * send_range then waits for that answer instead of posting. */
 static size_t request_end(const export_target *t, const export_batch *b, size_t lo)
 {
     if (t->next_request != NULL) {
@@ -895,8 +903,135 @@ static size_t request_end(const export_target *t, const export_batch *b, size_t 
     return lo + per < b->n ? lo + per : b->n;
 }
 
+/* ---- parallel requests ------------------------------------------------------ */
+
+static size_t fan_width(const engine *e, const export_target *t)
+{
+    size_t p = e->o->parallel ? e->o->parallel : t->parallel;
+    if (p > EXPORT_MAX_PARALLEL)
+        p = EXPORT_MAX_PARALLEL;
+    if (p < 2 || t->classify_items == NULL || t->send != NULL || e->o->dry_run)
+        return 0;
+    return p;
+}
+
+/* The answer to a request of the fan-out: the records it took are done,
+ * those it refused for good keep their mark (dead letters at the ack);
+ * everything else stays live for send_range, which has the rules for
+ * retries, splits and credentials. */
+static void fan_settle(engine *e, export_target *t, struct slot *s, int prc)
+{
+    export_batch *b = e->b;
+    export_answer a;
+    memset(&a, 0, sizeof a);
+    a.wait_ms = -1;
+    e->st->requests++;
+    e->st->bytes += (int64_t)s->resp.sent_bytes;
+    if (prc == 0) {
+        t->classify_items(t->ctx, &s->resp, b, s->lo, s->hi, &a);
+    } else {
+        a.verdict = EXPORT_RETRY;
+        snprintf(a.message, sizeof a.message, "%s", s->resp.error);
+    }
+    if (e->o->verbose)
+        say(e, "%s: POST %zu records (parallel), %zu bytes -> %ld%s%s", t->label,
+            live_count(b, s->lo, s->hi), s->resp.sent_bytes, s->resp.status,
+            a.message[0] ? ": " : "", a.message);
+    for (size_t i = s->lo; i < s->hi; i++) {
+        export_item *it = &b->items[i];
+        if (!export_item_live(b, i))
+            continue;
+        if (a.verdict == EXPORT_OK && !it->retry)
+            it->done = 1;
+        it->retry = 0;
+    }
+    if (a.verdict == EXPORT_OK && a.wait_ms > 0)
+        e->not_before_ns = tstamp_mono_ns() + a.wait_ms * 1000000;
+}
+
+/* Starts requests of e->b until `width` are in flight or the batch is all
+ * out. Stops starting, without an error, when a request cannot be
+ * authorized or a rate limit is on: send_range deals with those. 0 or -1. */
+static int fan_fill(engine *e, export_target *t, size_t width)
+{
+    export_batch *b = e->b;
+    while (e->fan_lo < b->n && e->fan_started - e->fan_done < width && !stopped(e)) {
+        if (e->not_before_ns > tstamp_mono_ns()) {
+            e->fan_lo = b->n;
+            break;
+        }
+        size_t lo = e->fan_lo, hi = request_end(t, b, lo);
+        e->fan_lo = hi;
+        if (live_count(b, lo, hi) == 0)
+            continue;
+        size_t k = e->fan_started % width;
+        struct slot *s = &e->slots[k];
+        if (s->h == NULL) {
+            if (httpc_new_like(&s->h, e->h) != 0)
+                return -1;
+            httpc_response_init(&s->resp);
+            if (k + 1 > e->n_slots)
+                e->n_slots = k + 1;
+        }
+        if (t->authorize != NULL) {
+            char err[512];
+            if (t->authorize(t->ctx, s->h, 0, err, sizeof err) != EXPORT_EXIT_OK) {
+                e->fan_lo = b->n;
+                break;
+            }
+        }
+        buf_reset(&s->body);
+        if (t->build(t->ctx, b, lo, hi, &s->body) != 0 ||
+            httpc_start(s->h, t->url, t->headers, s->body.data, s->body.len, t->gzip, &s->resp) != 0)
+            return -1;
+        s->lo = lo;
+        s->hi = hi;
+        e->fan_started++;
+    }
+    return 0;
+}
+
+/* Sends the requests of e->b several at a time (the target's parallel).
+ * all = 0: only fills the window (the next batch is read meanwhile);
+ * all = 1: goes on until every request of the batch has its answer. */
+static int fan_out(engine *e, export_target *t, int all)
+{
+    size_t width = fan_width(e, t);
+    if (width == 0)
+        return STEP_OK;
+    if (!e->fan_on) {
+        e->fan_on = 1;
+        e->fan_lo = 0;
+        e->fan_started = e->fan_done = 0;
+    }
+    for (;;) {
+        if (fan_fill(e, t, width) != 0) {
+            set_status(e, "out of memory sending requests");
+            return EXPORT_EXIT_SOFTWARE;
+        }
+        if (!all || e->fan_done == e->fan_started)
+            break;
+        struct slot *s = &e->slots[e->fan_done % width];
+        int prc = httpc_finish(s->h);
+        e->fan_done++;
+        if (prc < 0) {
+            set_status(e, "out of memory sending requests");
+            return EXPORT_EXIT_SOFTWARE;
+        }
+        fan_settle(e, t, s, prc);
+    }
+    if (all)
+        e->fan_on = 0;
+    return STEP_OK;
+}
+
+/* Sends the request for the whole of e->b now and returns without its
+ * answer, so that the next batch is read while the service works;
+ * send_range then waits for that answer instead of posting. */
 static int prestart(engine *e, export_target *t)
 {
+    if (fan_width(e, t) > 0)
+        return fan_out(e, t, 0);
     if (e->o->dry_run || t->send != NULL || e->not_before_ns > tstamp_mono_ns())
         return STEP_OK;
     size_t hi = request_end(t, e->b, 0);
@@ -942,8 +1077,17 @@ static int drain(engine *e, export_target *t, size_t *got)
         export_batch_reset(next);
         if (batches_left(e))
             read_rc = read_batch(e, t, e->b->items[e->b->n - 1].id, next);
+        if ((rc = fan_out(e, t, 1)) != STEP_OK)
+            return rc;
         for (size_t lo = 0, hi; lo < e->b->n; lo = hi) {
             hi = request_end(t, e->b, lo);
+            /* runs of requests with nothing left to send: one ack */
+            while (hi < e->b->n && live_count(e->b, lo, hi) == 0) {
+                size_t next_hi = request_end(t, e->b, hi);
+                if (live_count(e->b, hi, next_hi) > 0)
+                    break;
+                hi = next_hi;
+            }
             if ((rc = send_range(e, t, lo, hi)) != STEP_OK)
                 return rc;
             if (stopped(e))
@@ -1048,6 +1192,11 @@ int export_run(spool *s, httpc *h, export_target *const *targets, size_t n_targe
     st->elapsed_ns = tstamp_mono_ns() - t0;
     if (e.prestarted)
         httpc_finish(h);  /* only after a failure between start and answer */
+    for (size_t i = 0; i < e.n_slots; i++) {
+        httpc_free(e.slots[i].h);  /* abandons a request still in flight */
+        httpc_response_free(&e.slots[i].resp);
+        buf_free(&e.slots[i].body);
+    }
     export_batch_free(&e.bb[0]);
     export_batch_free(&e.bb[1]);
     buf_free(&e.body);

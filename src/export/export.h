@@ -22,6 +22,13 @@
  * is sent twice only when the process dies between the service's answer
  * and the spool commit.
  *
+ * Targets whose service takes small requests (X-Ray: 50 documents) can have
+ * several requests of a batch in flight at once (parallel): they go out on
+ * separate connections, their answers are read in order, records an answer
+ * took are marked done, and whatever did not go through cleanly is then
+ * sent one request at a time by the rules above. The batch is still
+ * acknowledged in id order.
+ *
  * Data flow: spool (spool_read_*) -> target encode -> target build ->
  * httpc_post -> target classify -> spool_ack / spool_export_failed. */
 #ifndef CRUDDUR_EXPORT_EXPORT_H
@@ -42,6 +49,7 @@
 #define EXPORT_EXIT_CONFIG 78       /* configuration or credentials wrong */
 
 #define EXPORT_KEY_SIZE 40
+#define EXPORT_MAX_PARALLEL 16
 
 /* ---- the batch a target encodes into ------------------------------------ */
 
@@ -133,6 +141,9 @@ struct export_target {
     const char *const *headers;     /* "Name: value", NULL-terminated */
     int gzip;                       /* compress request bodies */
     size_t per_request;             /* records per request; 0: the whole batch */
+    size_t parallel;                /* requests of a batch in flight at once, each on
+                                       its own connection (needs classify_items;
+                                       0 or 1: one at a time) */
     size_t max_batch;               /* records per batch, at most (0: no limit) */
     size_t max_bytes;               /* encoded bytes per batch, about (0: 4 MiB) */
     void *ctx;
@@ -189,6 +200,8 @@ typedef struct export_options {
     const volatile sig_atomic_t *stop;
     uint64_t seed;                  /* jitter seed (0: from the clock and pid) */
     int64_t dry_from_id;            /* dry run: start at this record id (0: at the cursor) */
+    size_t parallel;                /* overrides the targets' parallel (0: theirs;
+                                       at most EXPORT_MAX_PARALLEL) */
     int64_t item_retry_ms;          /* first wait before records answered "retry" are
                                        sent again, doubling, at most 5 s (0: 100 ms) */
 } export_options;

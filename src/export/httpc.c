@@ -106,6 +106,11 @@ int httpc_new(httpc **out, long connect_timeout_ms, long timeout_ms,
     return 0;
 }
 
+int httpc_new_like(httpc **out, const httpc *c)
+{
+    return httpc_new(out, c->connect_ms, c->total_ms, c->stop);
+}
+
 void httpc_set_timeouts(httpc *c, long connect_timeout_ms, long timeout_ms)
 {
     c->connect_ms = connect_timeout_ms > 0 ? connect_timeout_ms : 5000;

@@ -39,6 +39,8 @@ typedef struct httpc_response {
  * and *out, or -1. */
 int httpc_new(httpc **out, long connect_timeout_ms, long timeout_ms,
               const volatile sig_atomic_t *stop);
+/* A new client with c's timeouts and stop flag (not its signing). */
+int httpc_new_like(httpc **out, const httpc *c);
 void httpc_free(httpc *c);
 void httpc_set_timeouts(httpc *c, long connect_timeout_ms, long timeout_ms);
 

@@ -54,6 +54,9 @@ python3-botocore as the independent Signature Version 4 referee).
      POST /_fake/credentials {"expire": true}   every temporary key expires now
      POST /_fake/credentials {"add": [{AccessKeyId, SecretAccessKey, Token?, Expiration?}]}
      GET  /_fake/stored                         what the fake kept (per service)
+   /_fake/stats also counts the signature checks (auth_ok, auth_<error
+   type>, auth_failed) and, in auth_keys, the requests that passed by access
+   key id ({"****0001": 3}), so that a test sees which credentials were used.
 """
 
 import argparse
@@ -249,19 +252,23 @@ class Verifier:
         self.deviate = deviate or (lambda text: None)
         self.lock = threading.Lock()
         self.counts = {}
+        self.keys = {}          # shown key id -> requests it signed that passed
 
-    def count(self, what):
+    def count(self, what, key_id=None):
         with self.lock:
             self.counts[what] = self.counts.get(what, 0) + 1
+            if key_id is not None:
+                k = show_key(key_id)
+                self.keys[k] = self.keys.get(k, 0) + 1
 
     def verify(self, h, body):
         """None when the request is properly signed, else AuthError."""
         try:
-            self._verify(h, body)
+            key_id = self._verify(h, body)
         except AuthError as e:
             self.count(e.etype)
             raise
-        self.count("ok")
+        self.count("ok", key_id)
         return None
 
     def _verify(self, h, body):
@@ -380,6 +387,7 @@ class Verifier:
             raise AuthError(403, "InvalidSignatureException",
                             MISMATCH + "\n\nThe Canonical String for this request should have been\n'"
                             + shown + "'\n\nThe String-to-Sign should have been\n'" + sts + "'\n")
+        return key_id
 
 
 # ---- server plumbing ------------------------------------------------------------
@@ -651,12 +659,16 @@ class Receiver:
         return "ValidationException"
 
     def stats_extra(self):
-        """Counters added to /_fake/stats: signature checks as auth_<result>."""
+        """Counters added to /_fake/stats: signature checks as auth_<result>,
+        and auth_keys: {"****LAST4": requests} by the access key id of each
+        request that passed (its last four characters, as messages show it)."""
         v = self.server.verifier
         with v.lock:
             out = {"auth_" + k: n for k, n in v.counts.items()}
+            keys = dict(v.keys)
         out["auth_failed"] = sum(n for k, n in out.items() if k != "auth_ok")
         out["auth_ok"] = out.get("auth_ok", 0)
+        out["auth_keys"] = keys
         out["clock_skew"] = self.server.skew
         out["creds_file_reads"] = self.server.creds.reloads
         return out

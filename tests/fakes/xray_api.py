@@ -352,6 +352,7 @@ class XRay(sigv4.Receiver):
     def configure(self, args):
         self.store_path = args.store
         self.max_body = args.max_body
+        self.count_only = args.count_only
         self.lock = threading.Lock()
         self.reset()
 
@@ -373,7 +374,7 @@ class XRay(sigv4.Receiver):
     def stats_extra(self):
         out = sigv4.Receiver.stats_extra(self)
         with self.lock:
-            for k in ("in_progress", "segments", "independent_subsegments", "embedded_subsegments",
+            for k in ("counted", "in_progress", "segments", "independent_subsegments", "embedded_subsegments",
                       "unprocessed_invalid", "unprocessed_injected", "requests_refused", "documents"):
                 out[k] = self.counts.get(k, 0)
             out["unprocessed_codes"] = {k[5:]: v for k, v in self.counts.items() if k.startswith("code:")}
@@ -424,6 +425,11 @@ class XRay(sigv4.Receiver):
                                "Exceeding maximum segment count: %d" % MAX_DOCUMENTS)
         if not docs:
             self.state.deviate("a request without documents")
+        if self.count_only:
+            # for benchmarks of the exporter: signature and request limits
+            # checked, documents counted, not parsed or stored
+            self.bump("counted", len(docs))
+            return sigv4.Answer(200, {"UnprocessedTraceSegments": []})
         with self.state.lock:
             poison = list(self.state.poison)
         unprocessed = []
@@ -479,6 +485,8 @@ class XRay(sigv4.Receiver):
 def extra_args(ap):
     ap.add_argument("--store", help="append every accepted document to this file (JSON lines)")
     ap.add_argument("--max-body", type=int, default=8 * 1024 * 1024)
+    ap.add_argument("--count-only", action="store_true",
+                    help="benchmarks: check signatures and request limits, count documents, store nothing")
 
 
 if __name__ == "__main__":

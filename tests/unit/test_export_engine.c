@@ -569,6 +569,11 @@ static void hk_classify_items(void *ctx, const httpc_response *r, export_batch *
         snprintf(a->message, sizeof a->message, "expired token");
         return;
     }
+    if (r->status >= 500) {
+        a->verdict = EXPORT_RETRY;
+        snprintf(a->message, sizeof a->message, "busy");
+        return;
+    }
     a->verdict = EXPORT_OK;
     for (size_t i = lo; i < hi; i++) {
         if (!export_item_live(b, i))
@@ -758,6 +763,45 @@ START_TEST(send_hook_replaces_http)
 }
 END_TEST
 
+START_TEST(parallel_requests_deliver_everything_once)
+{
+    seed(300, NULL);
+    hook_target();
+    target.next_request = hk_next_request;
+    target.parallel = 4;
+    hk.per = 10;
+    hk.retry_once_idx = 123;
+    /* one of the parallel requests fails: it goes again, alone, after the fan-out */
+    tsrv_script(&srv, (tsrv_reply){ 200, "", "{}", 0 });
+    tsrv_script(&srv, (tsrv_reply){ 503, "", "{\"message\":\"busy\"}", 0 });
+    export_options o = opts();
+    o.batch_size = 100;
+    o.item_retry_ms = 1;
+    export_stats st;
+    ck_assert_int_eq(run(&o, &st), EXPORT_EXIT_OK);
+    ck_assert_int_eq(st.sent, 300);
+    ck_assert_int_eq(cursor(), 300);
+    ck_assert_int_eq(sql_int("SELECT count(*) FROM dead_letter"), 0);
+    /* 30 requests, one repeated after the 503, one for the record answered "retry" */
+    ck_assert_int_eq(tsrv_requests(&srv), 32);
+    ck_assert_int_eq(spans_received(), 300 + 10 + 1);
+    int per_span[300] = { 0 };
+    for (int i = 0; i < srv.n_req; i++)
+        for (int k = 0; k < 300; k++) {
+            char needle[40];
+            snprintf(needle, sizeof needle, "\"spanId\":\"%016x\"", k + 1);
+            if (strstr(srv.req_body[i], needle) != NULL)
+                per_span[k]++;
+        }
+    int twice = 0;
+    for (int k = 0; k < 300; k++) {
+        ck_assert_int_ge(per_span[k], 1);
+        twice += per_span[k] > 1;
+    }
+    ck_assert_int_eq(twice, 10 + 1);
+}
+END_TEST
+
 Suite *make_suite(void)
 {
     Suite *s = suite_create("export_engine");
@@ -787,6 +831,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, next_request_splits_each_batch);
     tcase_add_test(tc, authorize_before_each_request_and_once_after_refusal);
     tcase_add_test(tc, send_hook_replaces_http);
+    tcase_add_test(tc, parallel_requests_deliver_everything_once);
     suite_add_tcase(s, tc);
     return s;
 }
