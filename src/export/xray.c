@@ -1,8 +1,10 @@
 /* xray: encodes spool spans as X-Ray segment documents and delivers them
  * with PutTraceSegments or to the X-Ray daemon. See xray.h. A span's
- * attribute and event JSON is read with jansson; the document is written by
- * hand, so that times keep exactly six decimals and a document that is too
- * large can be written again with tighter limits. */
+ * attribute and event JSON is read by a small scanner (jansson reads only
+ * what the scanner leaves to it), a resource once for all its spans. The
+ * document is written by hand, straight into the batch, so that times keep
+ * exactly six decimals and a document that is too large can be written
+ * again with tighter limits. */
 #ifdef HAVE_CONFIG_H
 #include "autoconfig.h"
 #endif
@@ -12,6 +14,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <netdb.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -34,6 +37,10 @@
 #define MAX_ANNOTATION_NAME 256     /* bytes of a configured attribute name */
 #define MAX_FIELD_CHARS 250         /* url, user_agent, user, service.version */
 
+typedef struct xray_scratch xray_scratch;
+static xray_scratch *scratch_new(void);
+static void scratch_free(xray_scratch *x);
+
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
@@ -55,6 +62,7 @@ void xray_config_free(xray_config *c)
         aws_signer_free(&c->signer);
     if (c->sock >= 0)
         close(c->sock);
+    scratch_free(c->scratch);
     memset(c, 0, sizeof *c);
     c->sock = -1;
 }
@@ -188,6 +196,10 @@ int xray_config_from_env(xray_config *c, int daemon, const volatile sig_atomic_t
     c->sock = -1;
     c->daemon = daemon != 0;
     c->max_document = XRAY_MAX_DOCUMENT;
+    if ((c->scratch = scratch_new()) == NULL) {
+        snprintf(err, err_size, "out of memory");
+        goto fail;
+    }
     const char *ann = getenv("CRUDDUR_XRAY_ANNOTATIONS");
     if (parse_annotations(c, ann != NULL ? ann : XRAY_DEFAULT_ANNOTATIONS, err, err_size) != 0)
         goto fail;
@@ -286,32 +298,45 @@ static int name_char(uint32_t c)
     return 0;
 }
 
-/* A valid name from s (invalid characters dropped, at most 200
- * characters), or fallback when nothing is left. */
-static int put_name(buf_t *o, const char *s, const char *fallback)
+/* An ASCII byte a segment name may hold as it is. */
+static int name_ascii(unsigned c)
 {
-    buf_t n = BUF_INIT;
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != 0 && c < 0x80 && strchr(" _.:/%&#=+\\-@", (int)c) != NULL);
+}
+
+/* A valid name from s (invalid characters dropped, at most 200
+ * characters), or fallback when nothing is left. tmp is scratch space. */
+static int put_name(buf_t *o, buf_t *tmp, const char *s, const char *fallback)
+{
     size_t len = s ? strlen(s) : 0, chars = 0;
+    /* Most names are valid as they are: plain ASCII, no space at either end. */
+    size_t i = 0;
+    if (len <= MAX_NAME_CHARS)
+        while (i < len && name_ascii((unsigned char)s[i]))
+            i++;
+    if (len > 0 && i == len && s[0] != ' ' && s[len - 1] != ' ')
+        return attrs_json_string(o, s, len);
+    buf_reset(tmp);
     int rc = 0;
     for (size_t at = 0; at < len && chars < MAX_NAME_CHARS && rc == 0;) {
         uint32_t cp;
         size_t k = utf8_next((const unsigned char *)s + at, len - at, &cp);
         if (name_char(cp)) {
-            rc = buf_append(&n, s + at, k);
+            rc = buf_append(tmp, s + at, k);
             chars++;
         }
         at += k;
     }
+    if (rc != 0)
+        return -1;
     /* Trailing and leading spaces carry nothing. */
-    size_t a = 0, z = n.len;
-    while (a < z && n.data[a] == ' ')
+    size_t a = 0, z = tmp->len;
+    while (a < z && tmp->data[a] == ' ')
         a++;
-    while (z > a && n.data[z - 1] == ' ')
+    while (z > a && tmp->data[z - 1] == ' ')
         z--;
-    if (rc == 0)
-        rc = a < z ? attrs_json_string(o, n.data + a, z - a) : attrs_json_cstr(o, fallback);
-    buf_free(&n);
-    return rc;
+    return a < z ? attrs_json_string(o, tmp->data + a, z - a) : attrs_json_cstr(o, fallback);
 }
 
 size_t xray_annotation_key(const char *name, char *out, size_t size)
@@ -359,6 +384,479 @@ int xray_trace_id(const char *hex, char out[36])
     return 0;
 }
 
+/* ---- reading JSON --------------------------------------------------------------- */
+
+/* A span's attributes and events, and a resource, are read by a small
+ * scanner into a list of tokens: a value, then what it holds, strings
+ * decoded into an arena. Once its lists are warm it allocates nothing.
+ * Text it does not take as it stands (a key given twice, an integer beyond
+ * 64 bits, a bad escape, anything that is not JSON) goes to jansson, as
+ * before; what jansson reads is written back compact and scanned again,
+ * so both paths see a text exactly as jansson reads it. */
+
+enum { JT_OBJECT, JT_ARRAY, JT_STRING, JT_INT, JT_REAL, JT_TRUE, JT_FALSE, JT_NULL };
+
+#define JT_MAX_DEPTH 2048           /* containers in containers, as jansson's parser */
+#define JT_MAX_TEXT (1u << 30)      /* longer text goes to jansson */
+
+/* Marks on the key tokens of a span's attributes (see classify). */
+#define MARK_HTTP 1u                /* read into the http block */
+#define MARK_SQL 2u                 /* read into the sql block */
+#define MARK_USER 4u                /* enduser.id */
+#define MARK_ANNOTATION 8u          /* named in CRUDDUR_XRAY_ANNOTATIONS */
+
+typedef struct jtok {
+    const char *s;                  /* JT_STRING: decoded, NUL-terminated, in the arena */
+    union {
+        int64_t i;                  /* JT_INT */
+        double d;                   /* JT_REAL */
+        uint64_t hash;              /* JT_STRING (keys): to find keys given twice */
+    } v;
+    uint32_t len;                   /* JT_STRING: bytes of s */
+    uint32_t n;                     /* JT_ARRAY: elements; JT_OBJECT: members */
+    uint32_t next;                  /* index of the token after this value and all it holds */
+    uint8_t type;
+    uint8_t mark;                   /* MARK_* */
+} jtok;
+
+/* Tokens of one JSON text; t[0] is its value. An object's members are a
+ * key (a JT_STRING) and a value each. */
+typedef struct jdoc {
+    jtok *t;
+    size_t n, cap;
+    buf_t arena;                    /* decoded strings */
+    buf_t norm;                     /* the text as jansson wrote it back, when it read it */
+    uint32_t *stack;                /* open containers */
+} jdoc;
+
+static void jdoc_free(jdoc *d)
+{
+    free(d->t);
+    buf_free(&d->arena);
+    buf_free(&d->norm);
+    free(d->stack);
+    memset(d, 0, sizeof *d);
+}
+
+static jtok *jt_new(jdoc *d)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        jtok *t = realloc(d->t, cap * sizeof *t);
+        if (t == NULL)
+            return NULL;
+        d->t = t;
+        d->cap = cap;
+    }
+    jtok *t = &d->t[d->n++];
+    memset(t, 0, sizeof *t);
+    return t;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629, as jansson
+ * checks it), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t avail)
+{
+    unsigned c = s[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0;
+        else if (c == 0xED)
+            hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F;
+    } else {
+        return 0;
+    }
+    if (avail < n || s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t k = 2; k < n; k++)
+        if (s[k] < 0x80 || s[k] > 0xBF)
+            return 0;
+    return n;
+}
+
+static int hex4(const unsigned char *p, const unsigned char *end, uint32_t *out)
+{
+    uint32_t v = 0;
+    if (end - p < 4)
+        return 1;
+    for (int k = 0; k < 4; k++) {
+        unsigned c = p[k];
+        unsigned d = c >= '0' && c <= '9' ? c - '0'
+                   : (c | 0x20) >= 'a' && (c | 0x20) <= 'f' ? (c | 0x20) - 'a' + 10 : 16;
+        if (d == 16)
+            return 1;
+        v = v << 4 | d;
+    }
+    *out = v;
+    return 0;
+}
+
+static size_t utf8_put(char *a, uint32_t cp)
+{
+    if (cp < 0x80) {
+        a[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        a[0] = (char)(0xC0 | cp >> 6);
+        a[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        a[0] = (char)(0xE0 | cp >> 12);
+        a[1] = (char)(0x80 | (cp >> 6 & 0x3F));
+        a[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    a[0] = (char)(0xF0 | cp >> 18);
+    a[1] = (char)(0x80 | (cp >> 12 & 0x3F));
+    a[2] = (char)(0x80 | (cp >> 6 & 0x3F));
+    a[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* The string whose quote *pp is on, decoded to *ap (a NUL after it) into
+ * t. Decoded text is never longer than its JSON: the arena, reserved for
+ * the whole text, cannot overflow. 0, or 1 for what the scanner leaves to
+ * jansson (which refuses all of it: control characters, bad UTF-8, bad
+ * escapes, lone surrogates, \u0000). */
+static int scan_str(const char **pp, const char *end, char **ap, jtok *t)
+{
+    const unsigned char *p = (const unsigned char *)*pp + 1, *e = (const unsigned char *)end;
+    char *a = *ap, *start = a;
+    for (;;) {
+        if (p >= e)
+            return 1;
+        unsigned c = *p;
+        if (c == '"')
+            break;
+        if (c >= 0x20 && c < 0x80 && c != '\\') {
+            *a++ = (char)c;
+            p++;
+            continue;
+        }
+        if (c < 0x20)
+            return 1;
+        if (c >= 0x80) {
+            size_t k = utf8_seq(p, (size_t)(e - p));
+            if (k == 0)
+                return 1;
+            memcpy(a, p, k);
+            a += k;
+            p += k;
+            continue;
+        }
+        if (++p >= e)
+            return 1;
+        switch (*p++) {
+        case '"': *a++ = '"'; break;
+        case '\\': *a++ = '\\'; break;
+        case '/': *a++ = '/'; break;
+        case 'b': *a++ = '\b'; break;
+        case 'f': *a++ = '\f'; break;
+        case 'n': *a++ = '\n'; break;
+        case 'r': *a++ = '\r'; break;
+        case 't': *a++ = '\t'; break;
+        case 'u': {
+            uint32_t cp, lo;
+            if (hex4(p, e, &cp) != 0)
+                return 1;
+            p += 4;
+            if (cp >= 0xD800 && cp <= 0xDBFF) {
+                if (e - p < 6 || p[0] != '\\' || p[1] != 'u' || hex4(p + 2, e, &lo) != 0 ||
+                    lo < 0xDC00 || lo > 0xDFFF)
+                    return 1;
+                p += 6;
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if ((cp >= 0xDC00 && cp <= 0xDFFF) || cp == 0) {
+                return 1;
+            }
+            a += utf8_put(a, cp);
+            break;
+        }
+        default:
+            return 1;
+        }
+    }
+    *a = '\0';
+    t->type = JT_STRING;
+    t->s = start;
+    t->len = (uint32_t)(a - start);
+    *ap = a + 1;
+    *pp = (const char *)p + 1;
+    return 0;
+}
+
+/* A number as jansson reads it: an integer without fraction or exponent
+ * (1 when beyond 64 bits: jansson fails, then reads every integer as a
+ * real), else a finite real. 0 or 1. */
+static int scan_number(const char **pp, const char *end, jtok *t)
+{
+    const char *p = *pp, *q = p;
+    int real = 0;
+    if (q < end && *q == '-')
+        q++;
+    if (q >= end || *q < '0' || *q > '9')
+        return 1;
+    if (*q == '0')
+        q++;
+    else
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    if (q < end && *q == '.') {
+        real = 1;
+        if (++q >= end || *q < '0' || *q > '9')
+            return 1;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < end && (*q == 'e' || *q == 'E')) {
+        real = 1;
+        if (++q < end && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= end || *q < '0' || *q > '9')
+            return 1;
+        while (q < end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (!real) {
+        int neg = *p == '-';
+        uint64_t v = 0, lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+        for (const char *d = p + neg; d < q; d++) {
+            unsigned k = (unsigned)(*d - '0');
+            if (v > (lim - k) / 10)
+                return 1;
+            v = v * 10 + k;
+        }
+        t->type = JT_INT;
+        t->v.i = neg ? (int64_t)(0 - v) : (int64_t)v;
+    } else {
+        char tmp[64];
+        size_t n = (size_t)(q - p);
+        if (n >= sizeof tmp)
+            return 1;
+        memcpy(tmp, p, n);
+        tmp[n] = '\0';
+        double d = strtod(tmp, NULL);
+        if (!(d > -HUGE_VAL && d < HUGE_VAL))
+            return 1;
+        t->type = JT_REAL;
+        t->v.d = d;
+    }
+    *pp = q;
+    return 0;
+}
+
+static uint64_t key_hash(const char *s, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 0x100000001b3ULL;
+    }
+    return h;
+}
+
+/* Whether the object at index o names a key twice (jansson keeps the last
+ * value at the first place: left to it). */
+static int has_twice(const jdoc *d, size_t o)
+{
+    const jtok *t = d->t;
+    const jtok *k = &t[o + 1];
+    for (uint32_t i = 0; i < t[o].n; i++, k = &t[k[1].next]) {
+        const jtok *k2 = &t[k[1].next];
+        for (uint32_t j = i + 1; j < t[o].n; j++, k2 = &t[k2[1].next])
+            if (k2->v.hash == k->v.hash && k2->len == k->len && memcmp(k2->s, k->s, k->len) == 0)
+                return 1;
+    }
+    return 0;
+}
+
+/* Scans text[0..len) into d. 0, 1 when left to jansson, -1 no memory. */
+static int jdoc_scan(jdoc *d, const char *text, size_t len)
+{
+    d->n = 0;
+    buf_reset(&d->arena);
+    if (len > JT_MAX_TEXT)
+        return 1;
+    if (buf_reserve(&d->arena, len) != 0)
+        return -1;
+    if (d->stack == NULL && (d->stack = malloc(JT_MAX_DEPTH * sizeof *d->stack)) == NULL)
+        return -1;
+    const char *p = text, *end = text + len;
+    char *a = d->arena.data;
+    size_t depth = 0, top;
+    jtok *t;
+
+value:
+    p = skip_ws(p, end);
+    if (p >= end)
+        return 1;
+    if ((t = jt_new(d)) == NULL)
+        return -1;
+    switch (*p) {
+    case '{':
+    case '[':
+        t->type = *p == '{' ? JT_OBJECT : JT_ARRAY;
+        if (depth == JT_MAX_DEPTH)
+            return 1;
+        d->stack[depth++] = (uint32_t)(d->n - 1);
+        p = skip_ws(p + 1, end);
+        if (p < end && *p == (t->type == JT_OBJECT ? '}' : ']')) {
+            p++;
+            goto close;
+        }
+        if (t->type == JT_OBJECT)
+            goto key;
+        goto value;
+    case '"':
+        if (scan_str(&p, end, &a, t) != 0)
+            return 1;
+        break;
+    case 't':
+    case 'f':
+    case 'n': {
+        static const char *const words[] = {"true", "false", "null"};
+        int w = *p == 't' ? 0 : *p == 'f' ? 1 : 2;
+        size_t wl = strlen(words[w]);
+        if ((size_t)(end - p) < wl || memcmp(p, words[w], wl) != 0)
+            return 1;
+        p += wl;
+        t->type = w == 0 ? JT_TRUE : w == 1 ? JT_FALSE : JT_NULL;
+        break;
+    }
+    default:
+        if (scan_number(&p, end, t) != 0)
+            return 1;
+        break;
+    }
+    t->next = (uint32_t)d->n;
+    goto after;
+
+key:
+    p = skip_ws(p, end);
+    if (p >= end || *p != '"')
+        return 1;
+    if ((t = jt_new(d)) == NULL)
+        return -1;
+    if (scan_str(&p, end, &a, t) != 0)
+        return 1;
+    t->next = (uint32_t)d->n;
+    t->v.hash = key_hash(t->s, t->len);
+    p = skip_ws(p, end);
+    if (p >= end || *p != ':')
+        return 1;
+    p++;
+    goto value;
+
+close:
+    top = d->stack[--depth];
+    d->t[top].next = (uint32_t)d->n;
+    if (d->t[top].type == JT_OBJECT && d->t[top].n > 1 && has_twice(d, top))
+        return 1;
+
+after:
+    if (depth == 0)
+        return skip_ws(p, end) == end ? 0 : 1;
+    top = d->stack[depth - 1];
+    d->t[top].n++;
+    p = skip_ws(p, end);
+    if (p >= end)
+        return 1;
+    if (*p == ',') {
+        p++;
+        if (d->t[top].type == JT_OBJECT)
+            goto key;
+        goto value;
+    }
+    if (*p == (d->t[top].type == JT_OBJECT ? '}' : ']')) {
+        p++;
+        goto close;
+    }
+    return 1;
+}
+
+/* Reads text into d. 0, 1 when it is not JSON (as jansson reads it), -1
+ * no memory. */
+static int jdoc_load(jdoc *d, const char *text)
+{
+    size_t len = strlen(text);
+    int rc = jdoc_scan(d, text, len);
+    if (rc <= 0)
+        return rc;
+    json_t *j = json_loadb(text, len, 0, NULL);
+    /* An integer beyond 64 bits makes jansson give up; read numbers as reals then. */
+    if (j == NULL)
+        j = json_loadb(text, len, JSON_DECODE_INT_AS_REAL, NULL);
+    if (j == NULL)
+        return 1;
+    buf_reset(&d->norm);
+    rc = jsonw_append(&d->norm, j);
+    json_decref(j);
+    if (rc != 0)
+        return 1;
+    rc = jdoc_scan(d, d->norm.data, d->norm.len);
+    return rc < 0 ? -1 : rc;
+}
+
+/* The value of key in object o (a token of d), or NULL. */
+static const jtok *jt_get(const jdoc *d, const jtok *o, const char *key, size_t klen)
+{
+    if (o == NULL || o->type != JT_OBJECT)
+        return NULL;
+    const jtok *k = o + 1;
+    for (uint32_t i = 0; i < o->n; i++, k = &d->t[k[1].next])
+        if (k->len == klen && memcmp(k->s, key, klen) == 0)
+            return k + 1;
+    return NULL;
+}
+
+#define JT_GET(d, o, lit) jt_get((d), (o), lit, sizeof lit - 1)
+
+static const char *jt_str(const jtok *v)
+{
+    return v != NULL && v->type == JT_STRING ? v->s : NULL;
+}
+
+static int jt_scalar(const jtok *v)
+{
+    return v != NULL && v->type != JT_OBJECT && v->type != JT_ARRAY && v->type != JT_NULL;
+}
+
+/* ---- writing values ------------------------------------------------------------- */
+
+#define PUTL(o, lit) buf_append((o), lit, sizeof lit - 1)
+
+static int put_i64(buf_t *o, int64_t v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    /* through the unsigned magnitude, so that the most negative value works */
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        *--p = '-';
+    return buf_append(o, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 /* Epoch seconds with six decimals, from nanoseconds. */
 static int put_time(buf_t *o, int64_t ns)
 {
@@ -367,7 +865,24 @@ static int put_time(buf_t *o, int64_t ns)
         s--;
         r += 1000000000;
     }
-    return buf_printf(o, "%" PRId64 ".%06" PRId64, s, r / 1000);
+    char frac[7];
+    int64_t us = r / 1000;
+    frac[0] = '.';
+    for (int i = 6; i >= 1; i--, us /= 10)
+        frac[i] = (char)('0' + us % 10);
+    return put_i64(o, s) || buf_append(o, frac, sizeof frac) ? -1 : 0;
+}
+
+/* A real as jansson writes it (its build decides: %.17g or shortest). */
+static int put_real(buf_t *o, double d)
+{
+    json_t *r = json_real(d);
+    char tmp[128];
+    size_t n = r ? json_dumpb(r, tmp, sizeof tmp, JSON_COMPACT | JSON_ENCODE_ANY) : 0;
+    json_decref(r);
+    if (n == 0 || n > sizeof tmp)
+        return -1;
+    return buf_append(o, tmp, n);
 }
 
 /* s[0..len) cut to max bytes at a character boundary, as a JSON string. */
@@ -390,52 +905,156 @@ static int put_chars(buf_t *o, const char *s, size_t len, size_t max)
     return attrs_json_string(o, s, cut_chars(s, len, max));
 }
 
-/* A JSON value with every string in it cut to max bytes. */
-static int put_value(buf_t *o, const json_t *v, size_t max, int depth)
+/* A number, boolean or null as jansson writes it. */
+static int put_scalar(buf_t *o, const jtok *v)
 {
-    if (json_is_string(v))
-        return put_strn(o, json_string_value(v), json_string_length(v), max);
-    if (json_is_array(v) && depth < 8) {
-        int rc = buf_putc(o, '[');
-        for (size_t i = 0; i < json_array_size(v) && rc == 0; i++) {
-            if (i > 0)
-                rc = buf_putc(o, ',');
-            if (rc == 0)
-                rc = put_value(o, json_array_get(v, i), max, depth + 1);
-        }
-        return rc ? rc : buf_putc(o, ']');
+    switch (v->type) {
+    case JT_INT:
+        return put_i64(o, v->v.i);
+    case JT_REAL:
+        return put_real(o, v->v.d);
+    case JT_TRUE:
+        return PUTL(o, "true");
+    case JT_FALSE:
+        return PUTL(o, "false");
+    default:
+        return PUTL(o, "null");
     }
-    if (json_is_object(v) && depth < 8) {
-        int rc = buf_putc(o, '{'), first = 1;
-        const char *k;
-        json_t *x;
-        json_object_foreach((json_t *)v, k, x) {
-            if (rc == 0 && !first)
-                rc = buf_putc(o, ',');
-            first = 0;
-            if (rc == 0)
-                rc = attrs_json_cstr(o, k);
-            if (rc == 0)
-                rc = buf_putc(o, ':');
-            if (rc == 0)
-                rc = put_value(o, x, max, depth + 1);
+}
+
+/* A JSON value (a token of d) with every string in it cut to max bytes;
+ * containers nested 8 deep become null. */
+static int put_value(buf_t *o, const jdoc *d, const jtok *v, size_t max, int depth)
+{
+    if (v->type == JT_STRING)
+        return put_strn(o, v->s, v->len, max);
+    if (v->type != JT_ARRAY && v->type != JT_OBJECT)
+        return put_scalar(o, v);
+    if (depth >= 8)
+        return PUTL(o, "null");
+    int obj = v->type == JT_OBJECT;
+    if (buf_putc(o, obj ? '{' : '[') != 0)
+        return -1;
+    const jtok *e = v + 1;
+    for (uint32_t i = 0; i < v->n; i++) {
+        if (i > 0 && buf_putc(o, ',') != 0)
+            return -1;
+        if (obj) {
+            if (attrs_json_string(o, e->s, e->len) != 0 || buf_putc(o, ':') != 0)
+                return -1;
+            e++;
         }
-        return rc ? rc : buf_putc(o, '}');
+        if (put_value(o, d, e, max, depth + 1) != 0)
+            return -1;
+        e = &d->t[e->next];
     }
-    if (json_is_array(v) || json_is_object(v))
-        return buf_puts(o, "null");
-    return jsonw_append(o, v);
+    return buf_putc(o, obj ? '}' : ']');
 }
 
 /* ---- reading a span ---------------------------------------------------------- */
+
+/* The attributes read by name. The first K_HTTP_END go into the http
+ * block, the next into the sql block; both are then left out of metadata. */
+enum {
+    K_METHOD, K_METHOD_ORIGINAL, K_METHOD_OLD, K_URL_FULL, K_URL_OLD, K_SCHEME, K_PATH, K_QUERY,
+    K_SERVER_ADDRESS, K_SERVER_PORT, K_CLIENT_ADDRESS, K_UA, K_UA_OLD, K_STATUS, K_STATUS_OLD,
+    K_BODY_SIZE, K_XFF, K_HTTP_END = K_XFF,
+    K_DB_SYSTEM_NAME, K_DB_SYSTEM, K_DB_QUERY, K_DB_STATEMENT, K_SQL_END = K_DB_STATEMENT,
+    K_USER, K_ERROR_TYPE, K_COUNT
+};
+
+#define KEY(s) {s, sizeof s - 1}
+static const struct {
+    const char *name;
+    size_t len;
+} KNOWN[K_COUNT] = {
+    KEY("http.request.method"), KEY("http.request.method_original"), KEY("http.method"),
+    KEY("url.full"), KEY("http.url"), KEY("url.scheme"), KEY("url.path"), KEY("url.query"),
+    KEY("server.address"), KEY("server.port"), KEY("client.address"),
+    KEY("user_agent.original"), KEY("http.user_agent"), KEY("http.response.status_code"),
+    KEY("http.status_code"), KEY("http.response.body.size"),
+    KEY("http.request.header.x-forwarded-for"),
+    KEY("db.system.name"), KEY("db.system"), KEY("db.query.text"), KEY("db.statement"),
+    KEY("enduser.id"), KEY("error.type"),
+};
+#undef KEY
+
+#define RES_CACHE 8                 /* resources kept read (the API has one per worker) */
+
+/* A resource, read once for every span that names it. */
+typedef struct res_entry {
+    char *text;                     /* the JSON it was read from (owned); NULL: unused */
+    size_t text_len;
+    int ready;
+    jdoc doc;
+    const jtok *obj;                /* the resource, NULL when none or not an object */
+    buf_t name;                     /* the segment name, as JSON */
+    const char *origin;             /* from cloud.platform, or NULL */
+    buf_t version;                  /* ,"service":{"version":...}, or empty */
+    buf_t meta;                     /* its metadata members, uncut: "otel.resource.k":v,... */
+    size_t n_meta;
+} res_entry;
+
+struct xray_scratch {
+    jdoc attrs, events;
+    buf_t tmp;                      /* names and URLs being put together */
+    res_entry res[RES_CACHE];
+    res_entry none;                 /* for spans without a resource */
+    size_t next_res;                /* the entry to use next when none matches */
+};
+
+static void res_clear(res_entry *e)
+{
+    free(e->text);
+    e->text = NULL;
+    e->text_len = 0;
+    e->ready = 0;
+    e->obj = NULL;
+    e->origin = NULL;
+    e->n_meta = 0;
+    buf_reset(&e->name);
+    buf_reset(&e->version);
+    buf_reset(&e->meta);
+}
+
+static void res_free(res_entry *e)
+{
+    res_clear(e);
+    jdoc_free(&e->doc);
+    buf_free(&e->name);
+    buf_free(&e->version);
+    buf_free(&e->meta);
+}
+
+static void scratch_free(xray_scratch *x)
+{
+    if (x == NULL)
+        return;
+    jdoc_free(&x->attrs);
+    jdoc_free(&x->events);
+    buf_free(&x->tmp);
+    for (size_t i = 0; i < RES_CACHE; i++)
+        res_free(&x->res[i]);
+    res_free(&x->none);
+    free(x);
+}
+
+static xray_scratch *scratch_new(void)
+{
+    return calloc(1, sizeof(xray_scratch));
+}
 
 /* What a span's document is written from. */
 typedef struct span_in {
     const xray_config *c;
     const spool_span *s;
-    json_t *attrs;                  /* object */
-    json_t *events;                 /* array */
-    json_t *res;                    /* object or NULL */
+    xray_scratch *x;
+    const jdoc *ad, *ed;
+    const jtok *attrs;              /* object */
+    const jtok *events;             /* array */
+    const res_entry *res;
+    const jtok *known[K_COUNT];     /* values of the attributes read by name */
+    const jtok *ann[MAX_ANNOTATIONS]; /* values of the attributes named as annotations */
     char trace_id[36];
     int segment;                    /* a segment, not a subsegment */
     int http;                       /* has an http block */
@@ -444,52 +1063,31 @@ typedef struct span_in {
     int fault, error, throttle;
 } span_in;
 
-/* Attributes read by http / sql / user and so left out of metadata. */
-static const char *const HTTP_KEYS[] = {
-    "http.request.method", "http.request.method_original", "http.method", "url.full", "http.url",
-    "url.scheme", "url.path", "url.query", "server.address", "server.port", "client.address",
-    "user_agent.original", "http.user_agent", "http.response.status_code", "http.status_code",
-    "http.response.body.size", "http.request.header.x-forwarded-for", NULL,
-};
-static const char *const SQL_KEYS[] = {
-    "db.system.name", "db.system", "db.query.text", "db.statement", NULL,
-};
-
-static int in_list(const char *const *list, const char *k)
+static const char *attr_str(const span_in *in, int k)
 {
-    for (size_t i = 0; list[i] != NULL; i++)
-        if (strcmp(list[i], k) == 0)
-            return 1;
-    return 0;
-}
-
-static json_t *attr(const span_in *in, const char *k)
-{
-    return json_object_get(in->attrs, k);
-}
-
-static const char *attr_str(const span_in *in, const char *k)
-{
-    return json_string_value(attr(in, k));
+    return jt_str(in->known[k]);
 }
 
 /* An integer attribute (a whole real counts, for spools read with
  * JSON_DECODE_INT_AS_REAL); 0 when absent. */
-static int attr_int(const span_in *in, const char *k, int64_t *out)
+static int attr_int(const span_in *in, int k, int64_t *out)
 {
-    json_t *v = attr(in, k);
-    if (json_is_integer(v)) {
-        *out = (int64_t)json_integer_value(v);
+    const jtok *v = in->known[k];
+    if (v == NULL)
+        return 0;
+    if (v->type == JT_INT) {
+        *out = v->v.i;
         return 1;
     }
-    if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
-        *out = (int64_t)json_real_value(v);
+    if (v->type == JT_REAL && v->v.d >= -9223372036854775808.0 && v->v.d < 9223372036854775808.0 &&
+        v->v.d == (double)(int64_t)v->v.d) {
+        *out = (int64_t)v->v.d;
         return 1;
     }
-    if (json_is_string(v)) {
+    if (v->type == JT_STRING) {
         char *end;
-        long long x = strtoll(json_string_value(v), &end, 10);
-        if (*json_string_value(v) && *end == '\0') {
+        long long x = strtoll(v->s, &end, 10);
+        if (*v->s && *end == '\0') {
             *out = x;
             return 1;
         }
@@ -497,21 +1095,118 @@ static int attr_int(const span_in *in, const char *k, int64_t *out)
     return 0;
 }
 
-static int annotated(const xray_config *c, const char *k)
+/* Finds the attributes read by name and the annotations, and marks their
+ * keys for put_metadata. */
+static void classify(span_in *in)
 {
-    for (size_t i = 0; i < c->n_annotations; i++)
-        if (strcmp(c->annotations[i], k) == 0)
-            return 1;
-    return 0;
+    jdoc *d = &in->x->attrs;
+    const jtok *o = in->attrs;
+    jtok *k = &d->t[1];
+    for (uint32_t i = 0; i < o->n; i++, k = &d->t[k[1].next]) {
+        for (int j = 0; j < K_COUNT; j++) {
+            if (k->len != KNOWN[j].len || memcmp(k->s, KNOWN[j].name, k->len) != 0)
+                continue;
+            in->known[j] = k + 1;
+            k->mark |= j <= K_HTTP_END ? MARK_HTTP : j <= K_SQL_END ? MARK_SQL
+                     : j == K_USER ? MARK_USER : 0;
+            break;
+        }
+    }
+    const xray_config *c = in->c;
+    for (size_t i = 0; i < c->n_annotations && i < MAX_ANNOTATIONS; i++) {
+        const jtok *v = jt_get(d, o, c->annotations[i], strlen(c->annotations[i]));
+        in->ann[i] = v;
+        if (v != NULL)
+            d->t[v - d->t - 1].mark |= MARK_ANNOTATION;   /* its key */
+    }
 }
 
-static json_t *load(const char *text)
+/* The cloud.platform of a resource as an X-Ray origin, NULL for none. */
+static const char *origin(const char *platform)
 {
-    if (text == NULL)
-        return NULL;
-    json_t *j = json_loads(text, 0, NULL);
-    /* An integer beyond 64 bits makes jansson give up; read numbers as reals then. */
-    return j != NULL ? j : json_loads(text, JSON_DECODE_INT_AS_REAL, NULL);
+    static const char *const map[][2] = {
+        {"aws_ec2", "AWS::EC2::Instance"},
+        {"aws_ecs", "AWS::ECS::Container"},
+        {"aws_eks", "AWS::EKS::Container"},
+        {"aws_elastic_beanstalk", "AWS::ElasticBeanstalk::Environment"},
+        {"aws_app_runner", "AWS::AppRunner::Service"},
+    };
+    for (size_t i = 0; platform != NULL && i < sizeof map / sizeof map[0]; i++)
+        if (strcmp(platform, map[i][0]) == 0)
+            return map[i][1];
+    return NULL;
+}
+
+/* One metadata member of a resource: "otel.resource.<key>":value. */
+static int put_res_member(buf_t *o, buf_t *tmp, const jdoc *d, const jtok *k, size_t max)
+{
+    buf_reset(tmp);
+    if (PUTL(tmp, "otel.resource.") != 0 || buf_append(tmp, k->s, k->len) != 0 ||
+        attrs_json_string(o, tmp->data, tmp->len) != 0 || buf_putc(o, ':') != 0)
+        return -1;
+    return put_value(o, d, k + 1, max, 0);
+}
+
+/* Reads a resource (text NULL: none) into e and writes what every segment
+ * of it repeats. 0 or -1 (e is left unused). */
+static int res_fill(res_entry *e, buf_t *tmp, const char *text)
+{
+    res_clear(e);
+    if (text != NULL) {
+        e->text_len = strlen(text);
+        if ((e->text = malloc(e->text_len + 1)) == NULL)
+            return -1;
+        memcpy(e->text, text, e->text_len + 1);
+        int rc = jdoc_load(&e->doc, e->text);
+        if (rc < 0)
+            goto oom;
+        if (rc == 0 && e->doc.t[0].type == JT_OBJECT)
+            e->obj = &e->doc.t[0];
+    }
+    const jdoc *d = &e->doc;
+    if (put_name(&e->name, tmp, jt_str(JT_GET(d, e->obj, "service.name")), XRAY_DEFAULT_SERVICE) != 0)
+        goto oom;
+    e->origin = origin(jt_str(JT_GET(d, e->obj, "cloud.platform")));
+    const jtok *version = JT_GET(d, e->obj, "service.version");
+    if (version != NULL && version->type == JT_STRING &&
+        (PUTL(&e->version, ",\"service\":{\"version\":") != 0 ||
+         put_chars(&e->version, version->s, version->len, MAX_FIELD_CHARS) != 0 ||
+         buf_putc(&e->version, '}') != 0))
+        goto oom;
+    if (e->obj != NULL) {
+        const jtok *k = e->obj + 1;
+        for (uint32_t i = 0; i < e->obj->n; i++, k = &d->t[k[1].next]) {
+            if ((i > 0 && buf_putc(&e->meta, ',') != 0) ||
+                put_res_member(&e->meta, tmp, d, k, SIZE_MAX) != 0)
+                goto oom;
+        }
+        e->n_meta = e->obj->n;
+    }
+    e->ready = 1;
+    return 0;
+oom:
+    res_clear(e);
+    return -1;
+}
+
+/* The resource of text (NULL: none), read now or earlier. NULL on
+ * allocation failure. */
+static const res_entry *res_get(xray_scratch *x, const char *text)
+{
+    if (text == NULL) {
+        if (!x->none.ready && res_fill(&x->none, &x->tmp, NULL) != 0)
+            return NULL;
+        return &x->none;
+    }
+    size_t len = strlen(text);
+    for (size_t i = 0; i < RES_CACHE; i++) {
+        res_entry *e = &x->res[i];
+        if (e->ready && e->text_len == len && memcmp(e->text, text, len) == 0)
+            return e;
+    }
+    res_entry *e = &x->res[x->next_res];
+    x->next_res = (x->next_res + 1) % RES_CACHE;
+    return res_fill(e, &x->tmp, text) == 0 ? e : NULL;
 }
 
 /* ---- writing a document ------------------------------------------------------- */
@@ -544,55 +1239,67 @@ static const limits LEVELS[] = {
 /* "scheme://host[:port]path[?query]" of a server span, or url.full. */
 static int put_url(buf_t *o, const span_in *in)
 {
-    const char *full = attr_str(in, "url.full");
-    if (full == NULL)
-        full = attr_str(in, "http.url");
-    if (full != NULL)
-        return put_chars(o, full, strlen(full), MAX_FIELD_CHARS);
-    const char *scheme = attr_str(in, "url.scheme"), *host = attr_str(in, "server.address");
-    const char *path = attr_str(in, "url.path"), *query = attr_str(in, "url.query");
+    const jtok *full = in->known[K_URL_FULL];
+    if (full == NULL || full->type != JT_STRING)
+        full = in->known[K_URL_OLD];
+    if (full != NULL && full->type == JT_STRING)
+        return put_chars(o, full->s, full->len, MAX_FIELD_CHARS);
+    const char *scheme = attr_str(in, K_SCHEME), *host = attr_str(in, K_SERVER_ADDRESS);
+    const char *path = attr_str(in, K_PATH), *query = attr_str(in, K_QUERY);
     if (host == NULL && path == NULL)
         return 1;
     if (scheme == NULL)
         scheme = "http";
-    buf_t u = BUF_INIT;
+    buf_t *u = &in->x->tmp;
     int rc = 0;
+    buf_reset(u);
     if (host != NULL) {
         int64_t port;
-        rc |= buf_printf(&u, "%s://%s%s%s", scheme, strchr(host, ':') ? "[" : "", host,
-                         strchr(host, ':') ? "]" : "");
-        if (attr_int(in, "server.port", &port) &&
-            !(port == 80 && strcmp(scheme, "http") == 0) && !(port == 443 && strcmp(scheme, "https") == 0))
-            rc |= buf_printf(&u, ":%" PRId64, port);
+        int v6 = strchr(host, ':') != NULL;
+        rc |= buf_puts(u, scheme);
+        rc |= PUTL(u, "://");
+        if (v6)
+            rc |= buf_putc(u, '[');
+        rc |= buf_puts(u, host);
+        if (v6)
+            rc |= buf_putc(u, ']');
+        if (attr_int(in, K_SERVER_PORT, &port) &&
+            !(port == 80 && strcmp(scheme, "http") == 0) && !(port == 443 && strcmp(scheme, "https") == 0)) {
+            rc |= buf_putc(u, ':');
+            rc |= put_i64(u, port);
+        }
     }
-    rc |= buf_puts(&u, path != NULL ? path : "/");
-    if (query != NULL && *query)
-        rc |= buf_printf(&u, "?%s", query);
+    rc |= buf_puts(u, path != NULL ? path : "/");
+    if (query != NULL && *query) {
+        rc |= buf_putc(u, '?');
+        rc |= buf_puts(u, query);
+    }
     if (rc == 0)
-        rc = put_chars(o, u.data, u.len, MAX_FIELD_CHARS);
-    buf_free(&u);
+        rc = put_chars(o, u->data, u->len, MAX_FIELD_CHARS);
     return rc ? -1 : 0;
 }
 
 static int put_http(buf_t *o, const span_in *in)
 {
-    const char *method = attr_str(in, "http.request.method");
-    if (method != NULL && strcmp(method, "_OTHER") == 0 && attr_str(in, "http.request.method_original"))
-        method = attr_str(in, "http.request.method_original");
+    const char *method = attr_str(in, K_METHOD);
+    if (method != NULL && strcmp(method, "_OTHER") == 0 && attr_str(in, K_METHOD_ORIGINAL))
+        method = attr_str(in, K_METHOD_ORIGINAL);
     if (method == NULL)
-        method = attr_str(in, "http.method");
-    const char *ua = attr_str(in, "user_agent.original");
-    if (ua == NULL)
-        ua = attr_str(in, "http.user_agent");
-    PUT(buf_puts(o, ",\"http\":{\"request\":{"));
+        method = attr_str(in, K_METHOD_OLD);
+    const jtok *ua = in->known[K_UA];
+    if (ua == NULL || ua->type != JT_STRING)
+        ua = in->known[K_UA_OLD];
+    if (ua != NULL && ua->type != JT_STRING)
+        ua = NULL;
+    PUT(PUTL(o, ",\"http\":{\"request\":{"));
     int n = 0;
     if (method != NULL) {
-        PUT(buf_puts(o, "\"method\":"));
+        PUT(PUTL(o, "\"method\":"));
         PUT(put_str(o, method, 32));
         n++;
     }
     size_t mark = o->len;
-    PUT(buf_puts(o, n ? ",\"url\":" : "\"url\":"));
+    PUT(n ? PUTL(o, ",\"url\":") : PUTL(o, "\"url\":"));
     int rc = put_url(o, in);
     if (rc < 0)
         return -1;
@@ -603,42 +1310,44 @@ static int put_http(buf_t *o, const span_in *in)
         n++;
     }
     if (ua != NULL) {
-        PUT(buf_puts(o, n++ ? ",\"user_agent\":" : "\"user_agent\":"));
-        PUT(put_chars(o, ua, strlen(ua), MAX_FIELD_CHARS));
+        PUT(n++ ? PUTL(o, ",\"user_agent\":") : PUTL(o, "\"user_agent\":"));
+        PUT(put_chars(o, ua->s, ua->len, MAX_FIELD_CHARS));
     }
     /* A forwarded-for header, when one was recorded, names the client
      * (unverified: x_forwarded_for says so); else the peer address. */
-    json_t *xff = attr(in, "http.request.header.x-forwarded-for");
-    if (json_is_array(xff))
-        xff = json_array_get(xff, 0);
+    const jtok *xff = in->known[K_XFF];
+    if (xff != NULL && xff->type == JT_ARRAY)
+        xff = xff->n > 0 ? xff + 1 : NULL;
     const char *client = NULL;
     size_t client_len = 0;
     int forwarded = 0;
-    if (json_is_string(xff)) {
-        client = json_string_value(xff);
+    if ((client = jt_str(xff)) != NULL) {
         while (*client == ' ')
             client++;
         client_len = strcspn(client, ", ");
         forwarded = client_len > 0;
     }
-    if (!forwarded && in->s->kind == SPOOL_KIND_SERVER && (client = attr_str(in, "client.address")) != NULL)
-        client_len = strlen(client);
+    if (!forwarded && in->s->kind == SPOOL_KIND_SERVER && (client = attr_str(in, K_CLIENT_ADDRESS)) != NULL)
+        client_len = in->known[K_CLIENT_ADDRESS]->len;
     if (client != NULL && client_len > 0) {
-        PUT(buf_puts(o, n++ ? ",\"client_ip\":" : "\"client_ip\":"));
+        PUT(n++ ? PUTL(o, ",\"client_ip\":") : PUTL(o, "\"client_ip\":"));
         PUT(put_strn(o, client, client_len, 64));
         if (forwarded)
-            PUT(buf_puts(o, ",\"x_forwarded_for\":true"));
+            PUT(PUTL(o, ",\"x_forwarded_for\":true"));
     }
-    PUT(buf_puts(o, "},\"response\":{"));
+    PUT(PUTL(o, "},\"response\":{"));
     int64_t size;
     n = 0;
     if (in->status > 0) {
-        PUT(buf_printf(o, "\"status\":%" PRId64, in->status));
+        PUT(PUTL(o, "\"status\":"));
+        PUT(put_i64(o, in->status));
         n++;
     }
-    if (attr_int(in, "http.response.body.size", &size) && size >= 0)
-        PUT(buf_printf(o, "%s\"content_length\":%" PRId64, n ? "," : "", size));
-    return buf_puts(o, "}}");
+    if (attr_int(in, K_BODY_SIZE, &size) && size >= 0) {
+        PUT(n ? PUTL(o, ",\"content_length\":") : PUTL(o, "\"content_length\":"));
+        PUT(put_i64(o, size));
+    }
+    return PUTL(o, "}}");
 }
 
 static uint64_t fnv64(const char *s, uint64_t h)
@@ -656,7 +1365,7 @@ static int put_frame(buf_t *o, const char *line, size_t len, size_t max)
 {
     const char *open = memchr(line, '(', len);
     const char *close = open ? memchr(open, ')', len - (size_t)(open - line)) : NULL;
-    PUT(buf_puts(o, "{\"path\":"));
+    PUT(PUTL(o, "{\"path\":"));
     if (open == NULL || close == NULL) {
         PUT(put_strn(o, line, len, max));
         return buf_putc(o, '}');
@@ -668,7 +1377,7 @@ static int put_frame(buf_t *o, const char *line, size_t len, size_t max)
     if (plus != NULL)
         fl = (size_t)(plus - fn);   /* "+0x29d90" alone names no function */
     if (fl > 0) {
-        PUT(buf_puts(o, ",\"label\":"));
+        PUT(PUTL(o, ",\"label\":"));
         PUT(put_strn(o, fn, fl, max));
     }
     return buf_putc(o, '}');
@@ -689,7 +1398,7 @@ static int put_stack(buf_t *o, const char *trace, const limits *l)
             PUT(buf_printf(o, ",\"truncated\":%zu", total));
         return 0;
     }
-    PUT(buf_puts(o, ",\"stack\":["));
+    PUT(PUTL(o, ",\"stack\":["));
     for (const char *p = trace; *p && kept < l->frames;) {
         const char *nl = strchr(p, '\n');
         size_t len = nl ? (size_t)(nl - p) : strlen(p);
@@ -716,74 +1425,55 @@ static int put_exception(buf_t *o, const span_in *in, size_t index, const char *
         id = 1;
     PUT(buf_printf(o, "{\"id\":\"%016" PRIx64 "\"", id));
     if (type != NULL && *type) {
-        PUT(buf_puts(o, ",\"type\":"));
+        PUT(PUTL(o, ",\"type\":"));
         PUT(put_str(o, type, l->msg));
     }
     if (message != NULL && *message) {
-        PUT(buf_puts(o, ",\"message\":"));
+        PUT(PUTL(o, ",\"message\":"));
         PUT(put_str(o, message, l->msg));
     }
     if (in->s->kind == SPOOL_KIND_CLIENT)
-        PUT(buf_puts(o, ",\"remote\":true"));
+        PUT(PUTL(o, ",\"remote\":true"));
     if (stack != NULL && *stack)
         PUT(put_stack(o, stack, l));
     return buf_putc(o, '}');
 }
 
-static int is_exception(const json_t *ev)
+static int is_exception(const jdoc *d, const jtok *ev)
 {
-    const char *name = json_string_value(json_object_get(ev, "name"));
-    return name != NULL && strcmp(name, "exception") == 0;
+    const jtok *name = JT_GET(d, ev, "name");
+    return name != NULL && name->type == JT_STRING && strcmp(name->s, "exception") == 0;
 }
 
 static int put_cause(buf_t *o, const span_in *in, const limits *l)
 {
+    const jdoc *d = in->ed;
     size_t n = 0, total = 0;
-    json_t *ev;
-    size_t i;
-    json_array_foreach(in->events, i, ev) {
-        total += (size_t)is_exception(ev);
-    }
+    const jtok *ev = in->events + 1;
+    for (uint32_t i = 0; i < in->events->n; i++, ev = &d->t[ev->next])
+        total += (size_t)is_exception(d, ev);
     const char *status_msg = in->s->status_message;
     int synth = total == 0 && (in->fault || in->error) && in->s->status_code == SPOOL_STATUS_ERROR &&
                 status_msg != NULL && *status_msg;
     if (total == 0 && !synth)
         return 0;
-    PUT(buf_puts(o, ",\"cause\":{\"exceptions\":["));
+    PUT(PUTL(o, ",\"cause\":{\"exceptions\":["));
     if (synth) {
-        PUT(put_exception(o, in, 0, attr_str(in, "error.type"), status_msg, NULL, l));
+        PUT(put_exception(o, in, 0, attr_str(in, K_ERROR_TYPE), status_msg, NULL, l));
         n++;
     }
-    json_array_foreach(in->events, i, ev) {
-        if (n >= l->exceptions)
-            break;
-        if (!is_exception(ev))
+    ev = in->events + 1;
+    for (uint32_t i = 0; i < in->events->n && n < l->exceptions; i++, ev = &d->t[ev->next]) {
+        if (!is_exception(d, ev))
             continue;
-        json_t *a = json_object_get(ev, "attributes");
+        const jtok *a = JT_GET(d, ev, "attributes");
         if (n++ > 0)
             PUT(buf_putc(o, ','));
-        PUT(put_exception(o, in, n, json_string_value(json_object_get(a, "exception.type")),
-                          json_string_value(json_object_get(a, "exception.message")),
-                          json_string_value(json_object_get(a, "exception.stacktrace")), l));
+        PUT(put_exception(o, in, n, jt_str(JT_GET(d, a, "exception.type")),
+                          jt_str(JT_GET(d, a, "exception.message")),
+                          jt_str(JT_GET(d, a, "exception.stacktrace")), l));
     }
-    return buf_puts(o, "]}");
-}
-
-/* The cloud.platform of the resource as an X-Ray origin, NULL for none. */
-static const char *origin(const span_in *in)
-{
-    static const char *const map[][2] = {
-        {"aws_ec2", "AWS::EC2::Instance"},
-        {"aws_ecs", "AWS::ECS::Container"},
-        {"aws_eks", "AWS::EKS::Container"},
-        {"aws_elastic_beanstalk", "AWS::ElasticBeanstalk::Environment"},
-        {"aws_app_runner", "AWS::AppRunner::Service"},
-    };
-    const char *p = json_string_value(json_object_get(in->res, "cloud.platform"));
-    for (size_t i = 0; p != NULL && i < sizeof map / sizeof map[0]; i++)
-        if (strcmp(p, map[i][0]) == 0)
-            return map[i][1];
-    return NULL;
+    return PUTL(o, "]}");
 }
 
 static int put_annotations(buf_t *o, const span_in *in)
@@ -791,9 +1481,9 @@ static int put_annotations(buf_t *o, const span_in *in)
     const xray_config *c = in->c;
     char keys[MAX_ANNOTATIONS][MAX_ANNOTATION_KEY + 1];
     size_t n = 0;
-    for (size_t i = 0; i < c->n_annotations; i++) {
-        json_t *v = attr(in, c->annotations[i]);
-        if (!(json_is_string(v) || json_is_number(v) || json_is_boolean(v)))
+    for (size_t i = 0; i < c->n_annotations && i < MAX_ANNOTATIONS; i++) {
+        const jtok *v = in->ann[i];
+        if (!jt_scalar(v))
             continue;
         char *key = keys[n];
         if (xray_annotation_key(c->annotations[i], key, MAX_ANNOTATION_KEY + 1) == 0)
@@ -803,118 +1493,113 @@ static int put_annotations(buf_t *o, const span_in *in)
             dup = strcmp(keys[k], key) == 0;
         if (dup)
             continue;
-        PUT(buf_puts(o, n++ ? "," : ",\"annotations\":{"));
+        PUT(n++ ? buf_putc(o, ',') : PUTL(o, ",\"annotations\":{"));
         PUT(attrs_json_cstr(o, key));
         PUT(buf_putc(o, ':'));
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            PUT(attrs_json_string(o, s, cut_chars(s, json_string_length(v), MAX_ANNOTATION_CHARS)));
-        } else {
-            PUT(jsonw_append(o, v));
-        }
+        if (v->type == JT_STRING)
+            PUT(attrs_json_string(o, v->s, cut_chars(v->s, v->len, MAX_ANNOTATION_CHARS)));
+        else
+            PUT(put_scalar(o, v));
     }
     return n ? buf_putc(o, '}') : 0;
 }
 
 static int put_metadata(buf_t *o, const span_in *in, const limits *l)
 {
+    const jdoc *d = in->ad;
     size_t n = 0;
-    int rc = 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach(in->attrs, k, v) {
-        if ((l->annotations && annotated(in->c, k) &&
-             (json_is_string(v) || json_is_number(v) || json_is_boolean(v))) ||
-            (in->http && in_list(HTTP_KEYS, k)) || (in->sql && in_list(SQL_KEYS, k)) ||
-            (in->segment && strcmp(k, "enduser.id") == 0) || strncmp(k, "AWS.", 4) == 0)
+    const jtok *k = in->attrs + 1;
+    for (uint32_t i = 0; i < in->attrs->n; i++, k = &d->t[k[1].next]) {
+        if ((l->annotations && (k->mark & MARK_ANNOTATION) && jt_scalar(k + 1)) ||
+            (in->http && (k->mark & MARK_HTTP)) || (in->sql && (k->mark & MARK_SQL)) ||
+            (in->segment && (k->mark & MARK_USER)) || (k->len >= 4 && memcmp(k->s, "AWS.", 4) == 0))
             continue;   /* "AWS." keys are reserved */
-        rc |= buf_puts(o, n++ ? "," : ",\"metadata\":{\"default\":{");
-        rc |= attrs_json_cstr(o, k);
-        rc |= buf_putc(o, ':');
-        rc |= put_value(o, v, l->meta_str, 0);
-        if (rc != 0)
-            return -1;
+        PUT(n++ ? buf_putc(o, ',') : PUTL(o, ",\"metadata\":{\"default\":{"));
+        PUT(attrs_json_string(o, k->s, k->len));
+        PUT(buf_putc(o, ':'));
+        PUT(put_value(o, d, k + 1, l->meta_str, 0));
     }
-    buf_t key = BUF_INIT;
-    if (in->segment && json_is_object(in->res)) {
-        json_object_foreach(in->res, k, v) {
-            buf_reset(&key);
-            rc |= buf_puts(o, n++ ? "," : ",\"metadata\":{\"default\":{");
-            rc |= buf_printf(&key, "otel.resource.%s", k);
-            rc |= key.data ? attrs_json_string(o, key.data, key.len) : -1;
-            rc |= buf_putc(o, ':');
-            rc |= put_value(o, v, l->meta_str, 0);
-            if (rc != 0)
-                break;
+    const res_entry *r = in->res;
+    if (in->segment && r->obj != NULL && r->n_meta > 0) {
+        PUT(n ? buf_putc(o, ',') : PUTL(o, ",\"metadata\":{\"default\":{"));
+        n += r->n_meta;
+        if (l->meta_str == SIZE_MAX) {
+            PUT(buf_append(o, r->meta.data, r->meta.len));   /* as written when it was read */
+        } else {
+            k = r->obj + 1;
+            for (uint32_t i = 0; i < r->obj->n; i++, k = &r->doc.t[k[1].next]) {
+                PUT(i > 0 ? buf_putc(o, ',') : 0);
+                PUT(put_res_member(o, &in->x->tmp, &r->doc, k, l->meta_str));
+            }
         }
     }
-    buf_free(&key);
-    if (rc != 0)
-        return -1;
-    return n ? buf_puts(o, "}}") : 0;
+    return n ? PUTL(o, "}}") : 0;
 }
 
 static int write_doc(buf_t *o, const span_in *in, const limits *l)
 {
     const spool_span *s = in->s;
-    PUT(buf_printf(o, "{\"trace_id\":\"%s\",\"id\":\"%s\",\"name\":", in->trace_id, s->span_id));
-    if (in->segment) {
-        const char *svc = json_string_value(json_object_get(in->res, "service.name"));
-        PUT(put_name(o, svc, XRAY_DEFAULT_SERVICE));
-    } else {
-        PUT(put_name(o, s->name, "span"));
-    }
-    PUT(buf_puts(o, ",\"start_time\":"));
+    PUT(PUTL(o, "{\"trace_id\":\""));
+    PUT(buf_append(o, in->trace_id, 35));
+    PUT(PUTL(o, "\",\"id\":\""));
+    PUT(buf_append(o, s->span_id, 16));
+    PUT(PUTL(o, "\",\"name\":"));
+    if (in->segment)
+        PUT(buf_append(o, in->res->name.data, in->res->name.len));
+    else
+        PUT(put_name(o, &in->x->tmp, s->name, "span"));
+    PUT(PUTL(o, ",\"start_time\":"));
     PUT(put_time(o, s->start_ns));
-    PUT(buf_puts(o, ",\"end_time\":"));
+    PUT(PUTL(o, ",\"end_time\":"));
     PUT(put_time(o, s->end_ns));
-    PUT(buf_puts(o, ",\"in_progress\":false"));
+    PUT(PUTL(o, ",\"in_progress\":false"));
     if (!in->segment)
-        PUT(buf_puts(o, ",\"type\":\"subsegment\""));
-    if (s->parent_span_id[0] != '\0')
-        PUT(buf_printf(o, ",\"parent_id\":\"%s\"", s->parent_span_id));
+        PUT(PUTL(o, ",\"type\":\"subsegment\""));
+    if (s->parent_span_id[0] != '\0') {
+        PUT(PUTL(o, ",\"parent_id\":\""));
+        PUT(buf_append(o, s->parent_span_id, 16));
+        PUT(buf_putc(o, '"'));
+    }
     if (!in->segment && s->kind == SPOOL_KIND_CLIENT)
-        PUT(buf_puts(o, ",\"namespace\":\"remote\""));
+        PUT(PUTL(o, ",\"namespace\":\"remote\""));
     if (in->segment) {
-        const char *org = origin(in);
-        if (org != NULL)
-            PUT(buf_printf(o, ",\"origin\":\"%s\"", org));
-        const char *user = attr_str(in, "enduser.id");
-        if (user != NULL && *user) {
-            PUT(buf_puts(o, ",\"user\":"));
-            PUT(put_chars(o, user, strlen(user), MAX_FIELD_CHARS));
+        const char *org = in->res->origin;
+        if (org != NULL) {
+            PUT(PUTL(o, ",\"origin\":\""));
+            PUT(buf_puts(o, org));
+            PUT(buf_putc(o, '"'));
         }
-        const char *version = json_string_value(json_object_get(in->res, "service.version"));
-        if (version != NULL) {
-            PUT(buf_puts(o, ",\"service\":{\"version\":"));
-            PUT(put_chars(o, version, strlen(version), MAX_FIELD_CHARS));
-            PUT(buf_putc(o, '}'));
+        const jtok *user = in->known[K_USER];
+        if (user != NULL && user->type == JT_STRING && user->len > 0) {
+            PUT(PUTL(o, ",\"user\":"));
+            PUT(put_chars(o, user->s, user->len, MAX_FIELD_CHARS));
         }
+        PUT(buf_append(o, in->res->version.data, in->res->version.len));
     }
     if (in->http)
         PUT(put_http(o, in));
     if (in->fault)
-        PUT(buf_puts(o, ",\"fault\":true"));
+        PUT(PUTL(o, ",\"fault\":true"));
     if (in->error)
-        PUT(buf_puts(o, ",\"error\":true"));
+        PUT(PUTL(o, ",\"error\":true"));
     if (in->throttle)
-        PUT(buf_puts(o, ",\"throttle\":true"));
+        PUT(PUTL(o, ",\"throttle\":true"));
     PUT(put_cause(o, in, l));
     if (in->sql) {
-        const char *sys = attr_str(in, "db.system.name");
-        const char *q = attr_str(in, "db.query.text");
-        PUT(buf_puts(o, ",\"sql\":{\"database_type\":"));
-        PUT(put_str(o, sys ? sys : attr_str(in, "db.system"), 128));
+        const char *sys = attr_str(in, K_DB_SYSTEM_NAME);
+        const char *q = attr_str(in, K_DB_QUERY);
+        PUT(PUTL(o, ",\"sql\":{\"database_type\":"));
+        PUT(put_str(o, sys ? sys : attr_str(in, K_DB_SYSTEM), 128));
         if (q == NULL)
-            q = attr_str(in, "db.statement");
+            q = attr_str(in, K_DB_STATEMENT);
         if (q != NULL) {
-            PUT(buf_puts(o, ",\"sanitized_query\":"));
+            PUT(PUTL(o, ",\"sanitized_query\":"));
             PUT(put_str(o, q, l->text));
         }
         PUT(buf_putc(o, '}'));
     }
     if (in->segment)
-        PUT(buf_puts(o, ",\"aws\":{\"xray\":{\"sdk\":\"cruddur-export\",\"sdk_version\":\"" PACKAGE_VERSION "\"}}"));
+        PUT(PUTL(o, ",\"aws\":{\"xray\":{\"sdk\":\"cruddur-export\",\"sdk_version\":\"" PACKAGE_VERSION "\"}}"));
     if (l->annotations)
         PUT(put_annotations(o, in));
     if (l->metadata)
@@ -924,13 +1609,17 @@ static int write_doc(buf_t *o, const span_in *in, const limits *l)
 
 #undef PUT
 
-/* Reads the span's JSON and decides its shape. 0, or 1 with *why. */
-static int read_span(span_in *in, const xray_config *c, const spool_span *s, const char *res,
-                     const char **why)
+/* Reads the span's JSON and decides its shape. 0, 1 with *why, or -1 (no
+ * memory). */
+static int read_span(span_in *in, xray_scratch *x, const xray_config *c, const spool_span *s,
+                     const char *res, const char **why)
 {
     memset(in, 0, sizeof *in);
     in->c = c;
     in->s = s;
+    in->x = x;
+    in->ad = &x->attrs;
+    in->ed = &x->events;
     if (xray_trace_id(s->trace_id, in->trace_id) != 0) {
         *why = "trace id is not 32 hex digits";
         return 1;
@@ -943,29 +1632,32 @@ static int read_span(span_in *in, const xray_config *c, const spool_span *s, con
         *why = "parent span id is not 16 hex digits";
         return 1;
     }
-    in->attrs = s->attributes_json ? load(s->attributes_json) : json_object();
-    if (!json_is_object(in->attrs)) {
+    int rc = jdoc_load(&x->attrs, s->attributes_json ? s->attributes_json : "{}");
+    if (rc < 0)
+        return -1;
+    if (rc > 0 || x->attrs.t[0].type != JT_OBJECT) {
         *why = "attributes are not readable";
         return 1;
     }
-    in->events = s->events_json ? load(s->events_json) : json_array();
-    if (!json_is_array(in->events)) {
+    rc = jdoc_load(&x->events, s->events_json ? s->events_json : "[]");
+    if (rc < 0)
+        return -1;
+    if (rc > 0 || x->events.t[0].type != JT_ARRAY) {
         *why = "events are not readable";
         return 1;
     }
-    in->res = res ? load(res) : NULL;
-    if (!json_is_object(in->res)) {
-        json_decref(in->res);
-        in->res = NULL;
-    }
+    in->attrs = &x->attrs.t[0];
+    in->events = &x->events.t[0];
+    if ((in->res = res_get(x, res)) == NULL)
+        return -1;
+    classify(in);
     /* X-Ray segments are the service's own work for one request; every
      * other span hangs below its parent as a subsegment. */
     in->segment = s->kind == SPOOL_KIND_SERVER || s->parent_span_id[0] == '\0';
-    if (!attr_int(in, "http.response.status_code", &in->status))
-        attr_int(in, "http.status_code", &in->status);
-    in->http = attr(in, "http.request.method") != NULL || attr(in, "http.method") != NULL ||
-               in->status > 0;
-    in->sql = attr_str(in, "db.system.name") != NULL || attr_str(in, "db.system") != NULL;
+    if (!attr_int(in, K_STATUS, &in->status))
+        attr_int(in, K_STATUS_OLD, &in->status);
+    in->http = in->known[K_METHOD] != NULL || in->known[K_METHOD_OLD] != NULL || in->status > 0;
+    in->sql = attr_str(in, K_DB_SYSTEM_NAME) != NULL || attr_str(in, K_DB_SYSTEM) != NULL;
     if (in->status >= 500 && in->status <= 599)
         in->fault = 1;
     else if (in->status >= 400 && in->status <= 499)
@@ -980,26 +1672,32 @@ int xray_segment(buf_t *out, const xray_config *c, const spool_span *s, const ch
                  const char **why)
 {
     *why = NULL;
+    xray_scratch *x = c->scratch, *own = NULL;
+    if (x == NULL && (x = own = scratch_new()) == NULL)
+        return -1;
     span_in in;
-    int rc = read_span(&in, c, s, resource_json, why);
-    buf_t doc = BUF_INIT;
+    size_t mark = out->len;
+    int rc = read_span(&in, x, c, s, resource_json, why);
+    /* Written in place; again with tighter limits while too large. */
     for (size_t lv = 0; rc == 0 && lv < sizeof LEVELS / sizeof LEVELS[0]; lv++) {
-        buf_reset(&doc);
-        if (write_doc(&doc, &in, &LEVELS[lv]) != 0)
+        if (lv > 0) {
+            out->len = mark;
+            out->data[mark] = '\0';
+        }
+        if (write_doc(out, &in, &LEVELS[lv]) != 0)
             rc = -1;
-        else if (doc.len <= c->max_document)
+        else if (out->len - mark <= c->max_document)
             break;
     }
-    if (rc == 0 && doc.len > c->max_document) {
+    if (rc == 0 && out->len - mark > c->max_document) {
         *why = "segment document larger than the X-Ray limit even when trimmed";
         rc = 1;
     }
-    if (rc == 0)
-        rc = buf_append(out, doc.data, doc.len);
-    buf_free(&doc);
-    json_decref(in.attrs);
-    json_decref(in.events);
-    json_decref(in.res);
+    if (rc != 0 && out->data != NULL) {
+        out->len = mark;
+        out->data[mark] = '\0';
+    }
+    scratch_free(own);
     return rc;
 }
 
@@ -1017,6 +1715,33 @@ static int encode(void *ctx, export_batch *b, const void *record, const spool_or
     if (rc > 0)
         return export_batch_add_bad(b, o->id, why);
     return export_batch_add(b, o->id, start, 0, s->span_id);
+}
+
+/* A document as a JSON string, in one pass. The documents written here are
+ * UTF-8 and hold no control characters, so '"' and '\\' are all there is to
+ * escape; should anything else turn up, attrs_json_string does it all. */
+static int put_doc_string(buf_t *b, const char *doc, size_t len)
+{
+    if (len > (SIZE_MAX - 2) / 2 || buf_reserve(b, 2 * len + 2) != 0)
+        return -1;
+    char *d = b->data + b->len;
+    *d++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)doc[i];
+        if (c == '"' || c == '\\') {
+            *d++ = '\\';
+            *d++ = (char)c;
+        } else if (c >= 0x20) {
+            *d++ = (char)c;
+        } else {
+            b->data[b->len] = '\0';
+            return attrs_json_string(b, doc, len);
+        }
+    }
+    *d++ = '"';
+    b->len = (size_t)(d - b->data);
+    b->data[b->len] = '\0';
+    return 0;
 }
 
 /* API: {"TraceSegmentDocuments":["<doc>",...]}. Daemon: each datagram
@@ -1039,7 +1764,7 @@ static int build(void *ctx, const export_batch *b, size_t lo, size_t hi, buf_t *
         } else {
             if (n > 0)
                 rc |= buf_putc(body, ',');
-            rc |= attrs_json_string(body, doc, len);
+            rc |= put_doc_string(body, doc, len);
         }
         n++;
     }

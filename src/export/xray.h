@@ -69,6 +69,9 @@ typedef struct xray_config {
     struct sockaddr_storage addr;   /* daemon only: where datagrams go */
     socklen_t addr_len;
     export_target *target;          /* set by xray_target_init: its headers follow ours */
+    struct xray_scratch *scratch;   /* owned: memory reused from span to span (parse
+                                       tables, resources already read); a copy of the
+                                       struct shares it. NULL: each call makes its own */
 } xray_config;
 
 /* Reads the region and endpoint (aws_region, aws_endpoint with "XRAY" /
@@ -93,7 +96,9 @@ void xray_target_init(export_target *t, xray_config *c);
 /* The segment document of one span (resource_json: its resource, may be
  * NULL), at most c->max_document bytes, appended to out. 0, 1 when the span
  * cannot be sent (*why says why: bad ids, unreadable JSON, too large even
- * when trimmed), -1 on allocation failure. */
+ * when trimmed; out as it was), -1 on allocation failure (out as it was).
+ * Uses c->scratch: calls with one config (or copies of it) must not run at
+ * the same time. */
 int xray_segment(buf_t *out, const xray_config *c, const spool_span *s, const char *resource_json,
                  const char **why);
 

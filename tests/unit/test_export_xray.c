@@ -602,6 +602,159 @@ START_TEST(annotation_values_follow_the_rules)
 }
 END_TEST
 
+/* ---- reading the spool's JSON --------------------------------------------------- */
+
+/* The document of s (attributes attrs), or NULL when refused (*why). */
+static json_t *doc_with(const char *attrs, const char *events, const char **why)
+{
+    spool_span s = internal_span();
+    s.attributes_json = attrs;
+    s.events_json = events;
+    buf_t b = BUF_INIT;
+    *why = NULL;
+    int rc = xray_segment(&b, &cfg, &s, RES, why);
+    ck_assert_int_ge(rc, 0);
+    json_t *d = rc == 0 ? json_loadb(b.data, b.len, 0, NULL) : NULL;
+    ck_assert(rc != 0 || d != NULL);
+    ck_assert(rc == 0 || b.len == 0);
+    buf_free(&b);
+    return d;
+}
+
+START_TEST(attributes_are_read_as_jansson_reads_them)
+{
+    const char *why;
+    /* escapes are decoded, and written again as JSON needs them */
+    json_t *d = doc_with("{\"app.s\":\"caf\\u00e9 \\ud83d\\ude00 \\\"q\\\" a\\\\b\\/c\\n\\t\\u0001\","
+                         " \"k\\u00e9y\" : [ 1 , -0 , 2.50 , 1e2 , true , null , {\"x\":\"y\"} ] }",
+                         "[ ]", &why);
+    ck_assert_ptr_nonnull(d);
+    json_t *md = get(d, "metadata/default");
+    ck_assert_str_eq(sget(md, "app.s"), "caf\xc3\xa9 \xf0\x9f\x98\x80 \"q\" a\\b/c\n\t\x01");
+    json_t *arr = json_object_get(md, "k\xc3\xa9y");
+    ck_assert_uint_eq(json_array_size(arr), 7);
+    ck_assert(json_is_integer(json_array_get(arr, 1)));
+    ck_assert_int_eq(json_integer_value(json_array_get(arr, 1)), 0);
+    ck_assert(json_real_value(json_array_get(arr, 2)) == 2.5);
+    ck_assert(json_real_value(json_array_get(arr, 3)) == 100.0);
+    ck_assert_str_eq(pstr(md, "k\xc3\xa9y/6/x"), "y");
+    json_decref(d);
+
+    /* a key given twice: the last value, at the first place (jansson's rule) */
+    d = doc_with("{\"app.a\":1,\"app.b\":2,\"app.a\":\"last\"}", "[]", &why);
+    md = get(d, "metadata/default");
+    ck_assert_str_eq(sget(md, "app.a"), "last");
+    ck_assert_uint_eq(json_object_size(md), 2);
+    ck_assert_str_eq(json_object_iter_key(json_object_iter(md)), "app.a");
+    json_decref(d);
+
+    /* an integer beyond 64 bits: every number is read as a real, as before */
+    spool_span s = server_span();
+    s.attributes_json = "{\"http.request.method\":\"GET\",\"http.response.status_code\":503,"
+                        "\"app.big\":123456789012345678901234567890}";
+    d = doc_of(&s, RES, NULL);
+    ck_assert_int_eq(json_integer_value(get(d, "http/response/status")), 503);
+    ck_assert(json_is_true(json_object_get(d, "fault")));
+    ck_assert(json_is_real(get(d, "metadata/default/app.big")));
+    json_decref(d);
+
+    /* a container nested 8 deep in a metadata value becomes null */
+    d = doc_with("{\"app.deep\":[[[[[[[[[1]]]]]]]]]}", "[]", &why);
+    ck_assert(json_is_null(get(d, "metadata/default/app.deep/0/0/0/0/0/0/0/0")));
+    json_decref(d);
+
+    /* what jansson refuses is refused, whichever the reason */
+    static const char *const bad[] = {
+        "{\"a\":\"\\u0000\"}", "{\"a\":\"\\ud800\"}", "{\"a\":\"\xff\"}", "{\"a\":\"x\x01\"}",
+        "{\"a\":01}", "{\"a\":1.}", "{\"a\":1e999}", "{\"a\":tru}", "{\"a\":1} x", "{\"a\":1,}",
+        "{\"a\" 1}", "{", "", "[1]", "\"x\"", "{\"a\":\"\\x\"}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ck_assert_msg(doc_with(bad[i], "[]", &why) == NULL, "%s", bad[i]);
+        ck_assert_str_eq(why, "attributes are not readable");
+    }
+    ck_assert_ptr_null(doc_with("{}", "{\"name\":\"exception\"}", &why));
+    ck_assert_str_eq(why, "events are not readable");
+    ck_assert_ptr_null(doc_with("{}", "[1,", &why));
+    ck_assert_str_eq(why, "events are not readable");
+
+    /* none at all: an empty object and no events */
+    d = doc_with(NULL, NULL, &why);
+    ck_assert_ptr_nonnull(d);
+    ck_assert_ptr_null(json_object_get(d, "metadata"));
+    json_decref(d);
+}
+END_TEST
+
+START_TEST(each_segment_carries_its_own_resource)
+{
+    /* more resources than are kept read, in turn, twice over */
+    char res[12][200];
+    for (int i = 0; i < 12; i++)
+        snprintf(res[i], sizeof res[i], "{\"service.name\":\"svc-%d\",\"service.version\":\"1.%d\","
+                                        "\"process.pid\":%d%s}", i, i, 1000 + i,
+                 i % 3 == 0 ? ",\"cloud.platform\":\"aws_ecs\"" : "");
+    spool_span s = server_span();
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 12; i++) {
+            json_t *d = doc_of(&s, res[i], NULL);
+            char want[32];
+            snprintf(want, sizeof want, "svc-%d", i);
+            ck_assert_str_eq(sget(d, "name"), want);
+            snprintf(want, sizeof want, "1.%d", i);
+            ck_assert_str_eq(pstr(d, "service/version"), want);
+            ck_assert_int_eq(json_integer_value(get(d, "metadata/default/otel.resource.process.pid")),
+                             1000 + i);
+            if (i % 3 == 0)
+                ck_assert_str_eq(sget(d, "origin"), "AWS::ECS::Container");
+            else
+                ck_assert_ptr_null(json_object_get(d, "origin"));
+            json_decref(d);
+        }
+    }
+    /* a resource that is not JSON, or not an object, is no resource */
+    static const char *const odd[] = {"{\"service.name\":", "[\"service.name\"]", "{}"};
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++) {
+        json_t *d = doc_of(&s, odd[i], NULL);
+        ck_assert_str_eq(sget(d, "name"), XRAY_DEFAULT_SERVICE);
+        ck_assert_ptr_null(json_object_get(d, "service"));
+        ck_assert_ptr_null(get(d, "metadata/default/otel.resource.service.name"));
+        json_decref(d);
+    }
+    /* tighter limits cut the resource's strings too */
+    char big[700];
+    snprintf(big, sizeof big, "{\"service.name\":\"svc\",\"host.name\":\"%0600d\"}", 7);
+    xray_config small = cfg;
+    small.max_document = 900;
+    buf_t b = BUF_INIT;
+    const char *why;
+    ck_assert_int_eq(xray_segment(&b, &small, &s, big, &why), 0);
+    json_t *d = json_loadb(b.data, b.len, 0, NULL);
+    const char *host = pstr(d, "metadata/default/otel.resource.host.name");
+    ck_assert(host == NULL || strlen(host) < 600);
+    json_decref(d);
+    buf_free(&b);
+}
+END_TEST
+
+START_TEST(a_config_without_scratch_gives_the_same_documents)
+{
+    xray_config bare = cfg;
+    bare.scratch = NULL;
+    spool_span spans[3] = {server_span(), internal_span(), client_span()};
+    for (int i = 0; i < 3; i++) {
+        buf_t a = BUF_INIT, b = BUF_INIT;
+        const char *why;
+        ck_assert_int_eq(xray_segment(&a, &cfg, &spans[i], RES, &why), 0);
+        ck_assert_int_eq(xray_segment(&b, &bare, &spans[i], RES, &why), 0);
+        ck_assert_uint_eq(a.len, b.len);
+        ck_assert_int_eq(memcmp(a.data, b.data, a.len), 0);
+        buf_free(&a);
+        buf_free(&b);
+    }
+}
+END_TEST
+
 /* ---- size -------------------------------------------------------------------- */
 
 START_TEST(large_documents_are_trimmed_to_64k)
@@ -710,6 +863,29 @@ START_TEST(request_body_is_put_trace_segments)
         json_decref(d);
     }
     json_decref(j);
+
+    /* a document with quotes, backslashes and escapes of its own comes
+     * back byte for byte from the body */
+    export_batch b2;
+    export_batch_init(&b2, 10, 0);
+    spool_span s = internal_span();
+    s.name = "C:\\dir \"quoted\"";
+    s.attributes_json = "{\"app.q\":\"say \\\"hi\\\" \\\\ \\n \\u0007 caf\xc3\xa9\"}";
+    spool_origin o = {1, 1, RES, "cruddur", "0.1.0"};
+    ck_assert_int_eq(t.encode(t.ctx, &b2, &s, &o), 0);
+    buf_reset(&body);
+    ck_assert_int_eq(t.build(t.ctx, &b2, 0, 1, &body), 0);
+    j = json_loads(body.data, 0, NULL);
+    ck_assert_ptr_nonnull(j);
+    json_t *doc = json_array_get(json_object_get(j, "TraceSegmentDocuments"), 0);
+    ck_assert_uint_eq(json_string_length(doc), b2.items[0].len);
+    ck_assert_int_eq(memcmp(json_string_value(doc), b2.arena.data + b2.items[0].off, b2.items[0].len), 0);
+    json_t *d = json_loads(json_string_value(doc), 0, NULL);
+    ck_assert_str_eq(sget(d, "name"), "C:\\dir quoted");
+    ck_assert_str_eq(pstr(d, "metadata/default/app.q"), "say \"hi\" \\ \n \a caf\xc3\xa9");
+    json_decref(d);
+    json_decref(j);
+    export_batch_free(&b2);
 
     /* items done or skipped are left out */
     b.items[1].done = 1;
@@ -1047,6 +1223,9 @@ Suite *make_suite(void)
     tcase_add_test(tc, exception_ids_are_stable_and_distinct);
     tcase_add_test(tc, http_status_sets_error_throttle_fault);
     tcase_add_test(tc, annotation_values_follow_the_rules);
+    tcase_add_test(tc, attributes_are_read_as_jansson_reads_them);
+    tcase_add_test(tc, each_segment_carries_its_own_resource);
+    tcase_add_test(tc, a_config_without_scratch_gives_the_same_documents);
     tcase_add_test(tc, large_documents_are_trimmed_to_64k);
     tcase_add_test(tc, request_body_is_put_trace_segments);
     tcase_add_test(tc, unprocessed_segments_retry_or_refuse);
