@@ -232,6 +232,7 @@ typedef struct engine {
     size_t fan_lo;                  /* next item to put in a request */
     size_t fan_started, fan_done;   /* requests of this batch */
     int fan_on;                     /* a fan-out is under way for e->b */
+    int fan_reauthorized;           /* it already fetched new credentials */
 } engine;
 
 /* Results of the inner steps beyond the exit codes. */
@@ -827,10 +828,24 @@ static int send_range(engine *e, export_target *t, size_t lo0, size_t hi0)
             if (a.verdict == EXPORT_AUTH && t->authorize != NULL && !reauthorized) {
                 char err[512] = "";
                 reauthorized = 1;
-                if (t->authorize(t->ctx, e->h, 1, err, sizeof err) == EXPORT_EXIT_OK) {
+                int arc = t->authorize(t->ctx, e->h, 1, err, sizeof err);
+                if (arc == EXPORT_EXIT_OK) {
                     if (e->o->verbose)
                         say(e, "%s: credentials refused (%s); sending once more with fresh ones",
                             t->label, a.message);
+                    continue;
+                }
+                if (arc == EXPORT_EXIT_TEMPFAIL) {
+                    /* the credential source is down for now: not a reason to stop */
+                    char why[sizeof a.message];
+                    snprintf(why, sizeof why, "credentials refused (%.200s); fetching new ones: %.250s",
+                             a.message, err);
+                    snprintf(a.message, sizeof a.message, "%s", why);
+                    a.verdict = EXPORT_RETRY;
+                    a.wait_ms = -1;
+                    if ((status = retry_wait(e, t, &a, 0)) != STEP_OK)
+                        goto out;
+                    reauthorized = 0;
                     continue;
                 }
             }
@@ -947,6 +962,15 @@ static void fan_settle(engine *e, export_target *t, struct slot *s, int prc)
     }
     if (a.verdict == EXPORT_OK && a.wait_ms > 0)
         e->not_before_ns = tstamp_mono_ns() + a.wait_ms * 1000000;
+    /* Credentials refused: fetch new ones once for the whole fan-out, so
+     * that send_range's request carries them. */
+    if (a.verdict == EXPORT_AUTH && t->authorize != NULL && !e->fan_reauthorized) {
+        char err[512];
+        e->fan_reauthorized = 1;
+        if (t->authorize(t->ctx, e->h, 1, err, sizeof err) == EXPORT_EXIT_OK && e->o->verbose)
+            say(e, "%s: credentials refused (%s); sending once more with fresh ones", t->label,
+                a.message);
+    }
 }
 
 /* Starts requests of e->b until `width` are in flight or the batch is all
@@ -1003,6 +1027,7 @@ static int fan_out(engine *e, export_target *t, int all)
         e->fan_on = 1;
         e->fan_lo = 0;
         e->fan_started = e->fan_done = 0;
+        e->fan_reauthorized = 0;
     }
     for (;;) {
         if (fan_fill(e, t, width) != 0) {

