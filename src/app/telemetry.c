@@ -23,7 +23,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include "spool/checkpointer.h"
 #include "spool/journal.h"
 #include "spool/spool.h"
 #include "telemetry/crash.h"
@@ -58,6 +60,8 @@ struct telemetry {
     spool_journal *jn;         /* this worker's journal (with sp); NULL: write directly */
     bool queueing;             /* the loop reports idle moments: journal, copy then */
     bool no_journal;           /* it could not be created: write directly */
+    spool_checkpointer *ckpt;  /* with sp when queueing: checkpoints off the request path */
+    bool no_ckpt_thread;       /* it could not be started: sp checkpoints itself */
     int64_t recover_at_ns;     /* next look for dead workers' journals */
     int64_t reopen_at_ns;
     int64_t unspooled_drops;   /* dropped while no spool was open */
@@ -90,6 +94,35 @@ static void warn_drop(telemetry *t, int status, size_t n)
     t->warn_at_ns = now + WARN_INTERVAL_NS;
 }
 
+/* A queueing worker's checkpoints run in a thread of their own (their fsyncs
+ * take milliseconds); the worker's handle then never checkpoints. */
+static void start_checkpointer(telemetry *t)
+{
+    if (!t->queueing || t->sp == NULL || t->ckpt != NULL || t->no_ckpt_thread)
+        return;
+    char err[256];
+    if (spool_checkpointer_start(t->cfg->spool_path, &t->ckpt, err, sizeof err) != SPOOL_OK) {
+        fprintf(stderr, "cruddur-api: %s; checkpointing the spool after requests\n", err);
+        t->no_ckpt_thread = true;
+        t->ckpt = NULL;
+        return;
+    }
+    spool_set_no_checkpoint(t->sp, 1);
+}
+
+/* Closes the spool, its journal and checkpointer. The worker's handle
+ * checkpoints again first: the last one to close copies and removes the WAL. */
+static void close_spool(telemetry *t)
+{
+    spool_checkpointer_stop(t->ckpt);
+    t->ckpt = NULL;
+    spool_journal_close(t->jn, t->sp);
+    t->jn = NULL;
+    spool_set_no_checkpoint(t->sp, 0);
+    spool_close(t->sp);
+    t->sp = NULL;
+}
+
 /* Opens the spool if it is not open and a try is due. */
 static bool spool_ready(telemetry *t)
 {
@@ -99,7 +132,7 @@ static bool spool_ready(telemetry *t)
     if (now < t->reopen_at_ns)
         return false;
     char err[256];
-    int rc = spool_open(t->cfg->spool_path, SPOOL_CREATE | (getenv("XX_NOCKPT") ? SPOOL_NO_CHECKPOINT : 0), 0, &t->sp, err, sizeof err); /* XXX tuning */
+    int rc = spool_open(t->cfg->spool_path, SPOOL_CREATE, 0, &t->sp, err, sizeof err);
     t->last_status = rc;
     if (rc != SPOOL_OK) {
         t->sp = NULL;
@@ -107,6 +140,7 @@ static bool spool_ready(telemetry *t)
         return false;
     }
     spool_set_budget(t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
+    start_checkpointer(t);
     if (t->unspooled_drops > 0) {
         spool_note_dropped(t->sp, t->unspooled_drops);
         t->unspooled_drops = 0;
@@ -139,10 +173,7 @@ static void after_failure(telemetry *t, int rc)
     if (rc == SPOOL_BUSY || rc == SPOOL_FULL || rc == SPOOL_INVALID)
         return;
     t->unspooled_drops += spool_pending_dropped(t->sp);
-    spool_journal_close(t->jn, t->sp);
-    t->jn = NULL;
-    spool_close(t->sp);
-    t->sp = NULL;
+    close_spool(t);
     t->reopen_at_ns = tstamp_mono_ns() + REOPEN_INTERVAL_NS;
 }
 
@@ -151,9 +182,12 @@ static void flush_journal(telemetry *t)
 {
     if (t->jn == NULL || t->sp == NULL || spool_journal_batches(t->jn) == 0)
         return;
+    int64_t xx0 = tstamp_mono_ns(); size_t xxb = spool_journal_batches(t->jn);
     int rc = spool_journal_flush(t->jn, t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
+    if (getenv("XX_DEBUG")) fprintf(stderr, "XX %.3f pid %d flush %zu batches rc %d in %lld us\n", (double)tstamp_now_ns() / 1e9, (int)getpid(), xxb, rc, (long long)((tstamp_mono_ns() - xx0) / 1000));
     t->last_status = rc;
     if (rc == SPOOL_OK) {
+        spool_checkpointer_poke(t->ckpt, spool_wal_pages(t->sp));
         if (!t->recovered)
             recover_crashes(t);
         return;
@@ -208,6 +242,7 @@ static void recover_journals(telemetry *t)
 static void telemetry_idle(telemetry *t)
 {
     t->queueing = true;
+    start_checkpointer(t);
     flush_journal(t);
     recover_journals(t);
 }
@@ -236,6 +271,8 @@ static int write_batch(telemetry *t)
     /* no journal, or it did not take the batch: straight into the spool */
     int rc = n == 0 ? SPOOL_OK : spool_write(t->sp, &b, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
     t->last_status = rc;
+    if (rc == SPOOL_OK)
+        spool_checkpointer_poke(t->ckpt, spool_wal_pages(t->sp));
     if (rc == SPOOL_OK && !t->recovered)
         recover_crashes(t);
     if (rc != SPOOL_OK) {
@@ -328,8 +365,7 @@ void telemetry_free(telemetry *t)
      * take it, left in the journal's file for the next worker to copy */
     if (t->jn != NULL && t->sp != NULL)
         spool_journal_flush(t->jn, t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
-    spool_journal_close(t->jn, t->sp);
-    spool_close(t->sp);
+    close_spool(t);
     trace_request_free(t->tr);
     redact_free(t->redact);
     free(t->resource_json);

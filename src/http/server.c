@@ -222,11 +222,17 @@ int server_run_fastcgi(const server_config *cfg, int listen_fd)
         buf_reset(&out);
         if (http_response_serialize(&resp, &out) == 0)
             FCGX_PutStr(out.data, (int)out.len, fr.out);
-        /* Closing both output streams sends FCGI_END_REQUEST: the web server
-         * has the whole answer, while the parameters that req points into
-         * stay allocated until FCGX_Finish_r, after the hook. */
+        /* Closing both output streams sends FCGI_END_REQUEST, while the
+         * parameters that req points into stay allocated until
+         * FCGX_Finish_r, after the hook. A connection that is not kept is
+         * also shut for writing: nginx finishes the answer to its client
+         * only once it sees the end of the connection, and the after-hook
+         * must not hold the answer back (FCGX_Finish_r still waits for the
+         * web server to close its side, then closes). */
         FCGX_FClose(fr.err);
         FCGX_FClose(fr.out);
+        if (!fr.keepConnection && fr.ipcFd >= 0)
+            shutdown(fr.ipcFd, SHUT_WR);
         if (cfg->after != NULL)
             cfg->after(cfg->arg, &req, &resp);
         http_request_free(&req);

@@ -2,14 +2,25 @@
  * in one transaction at a time (see journal.h for the why and the
  * guarantees).
  *
- * The waiting batches are kept twice: in the file, for a process that dies,
- * and in memory (the same encoded bytes), so that a flush decodes them
- * without reading the file back. A flush is one spool_write_batches with the
- * mark "<generation> <end offset>"; then the file is cut back to its header
- * (first the cut, then the new generation: a death between the two leaves a
- * header whose generation the mark names, with nothing past the mark). A
- * recovery copies a dead process's file from the mark on when the mark
- * names the file's generation, and from its first record otherwise. */
+ * The file has a fixed size, allocated when it is created, and is mapped
+ * into memory: appending a batch is encoding it into the page cache, with no
+ * system call, and what the mapping holds belongs to the file, not to the
+ * process, so it outlives a process killed at any moment. Blocks are
+ * allocated up front (posix_fallocate) so that a full disk can never turn a
+ * write into the mapping into SIGBUS.
+ *
+ * Records carry a checksum seeded with the file's generation; the file is
+ * never cut, so past the last record lie records of earlier generations,
+ * which do not check against the current one and end a reading there. A
+ * record's payload is written before its head, so a record cut short by the
+ * death of its process does not check either.
+ *
+ * A flush is one spool_write_batches with the mark "<generation> <end>";
+ * then the header takes the next generation and the next record goes right
+ * after the header again. A recovery reads a dead process's file from the
+ * mark on when the mark names the file's generation, and from the first
+ * record otherwise: a batch is copied once even if its process died between
+ * the commit and the new generation. */
 #include "spool/journal.h"
 
 #include <dirent.h>
@@ -21,18 +32,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define MAGIC "CRJRNL01"
+#define MAGIC "CRJRNL02"
 #define BYTE_ORDER_MARK 0x01020304u
 #define HEADER_SIZE 32
-#define RECORD_MAGIC 0x4352424au        /* per record: a torn or foreign tail stops reading */
+#define RECORD_MAGIC 0x4352424au
 #define RECORD_HEAD 16                  /* magic, length, checksum */
-#define RECORD_MAX (16u << 20)          /* one batch, encoded */
-#define FILE_READ_MAX (256u << 20)      /* what recovery reads of one file */
+#define FILE_SIZE (4u << 20)            /* the whole journal; at most about a
+                                           thousand requests wait in it */
+#define RECORD_MAX (FILE_SIZE - HEADER_SIZE - RECORD_HEAD)
 #define NULL_LEN UINT32_MAX             /* a NULL string */
 #define NEW_SUFFIX ".new"               /* being created: not a journal yet */
 #define STALE_NEW_SECONDS 60            /* a .new file nobody finished */
@@ -41,10 +54,9 @@ struct spool_journal {
     int fd;
     char *path;                 /* full path */
     const char *name;           /* in path: the file name, the mark's key */
+    unsigned char *map;         /* the whole file */
     uint64_t gen;               /* generation in the header */
-    int64_t base;               /* file offset of pending.data[0] */
-    unsigned char *data;        /* waiting records, encoded as in the file */
-    size_t len, cap;
+    size_t end;                 /* past the last waiting record */
     size_t batches, records;
     int64_t oldest_ns;
 };
@@ -80,41 +92,24 @@ static int status_of_errno(int e)
     return SPOOL_ERROR;
 }
 
-/* Fast, not cryptographic: finds a torn or overwritten record. */
-static uint64_t checksum(const unsigned char *p, size_t n)
+/* Finds a torn record, or one of another generation, not tampering: two
+ * running sums of 64-bit words (Fletcher's, as SQLite's WAL checksum), a few
+ * hundred nanoseconds for a request's batch. */
+static uint64_t checksum(const unsigned char *p, size_t n, uint64_t gen)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n;
+    uint64_t a = 0x9e3779b97f4a7c15ULL ^ (uint64_t)n, b = gen;
     size_t i = 0;
     for (; i + 8 <= n; i += 8) {
         uint64_t w;
         memcpy(&w, p + i, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdULL;
-        h ^= h >> 32;
+        a += w;
+        b += a;
     }
-    for (; i < n; i++) {
-        h = (h ^ p[i]) * 0x100000001b3ULL;
-    }
-    h ^= h >> 29;
-    return h;
-}
-
-static int write_all(int fd, const void *p, size_t n, int64_t off)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t k = pwrite(fd, c, n, (off_t)off);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0) {
-            if (k == 0)
-                errno = EIO;
-            return -1;
-        }
-        c += k;
-        n -= (size_t)k;
-        off += k;
-    }
-    return 0;
+    uint64_t w = 0;
+    memcpy(&w, p + i, n - i);
+    a += w;
+    b += a;
+    return a ^ (b << 1 | b >> 63);
 }
 
 static void header_bytes(unsigned char h[HEADER_SIZE], uint64_t gen)
@@ -143,27 +138,18 @@ static int header_parse(const unsigned char *p, size_t n, uint64_t *gen)
 
 /* ---- encoding ----------------------------------------------------------- */
 
+/* Writes into a fixed space (the mapped file past the last record). */
 typedef struct enc {
     unsigned char *p;
     size_t len, cap;
-    int oom;
+    int full;                   /* it did not fit */
 } enc;
 
 static void put(enc *e, const void *v, size_t n)
 {
-    if (e->oom)
+    if (e->full || n > e->cap - e->len) {
+        e->full = 1;
         return;
-    if (e->len + n > e->cap) {
-        size_t cap = e->cap ? e->cap : 16384;
-        while (cap < e->len + n)
-            cap *= 2;
-        unsigned char *grown = realloc(e->p, cap);
-        if (grown == NULL) {
-            e->oom = 1;
-            return;
-        }
-        e->p = grown;
-        e->cap = cap;
     }
     memcpy(e->p + e->len, v, n);
     e->len += n;
@@ -182,7 +168,7 @@ static void put_str(enc *e, const char *s)
     }
     size_t n = strlen(s);
     if (n >= RECORD_MAX) {
-        e->oom = 1;
+        e->full = 1;
         return;
     }
     put_u32(e, (uint32_t)n);
@@ -454,9 +440,12 @@ static size_t drop_invalid(batches *bs)
     return gone;
 }
 
-/* Decodes the records in p[0..n) until the first one that is torn or
- * malformed. *used = bytes of the records decoded. -1 when memory ran out. */
-static int decode_records(batches *bs, const unsigned char *p, size_t n, size_t *used)
+/* Decodes the records in p[0..n) until the first one that is torn, of
+ * another generation or malformed (checksums compared when verify: not for
+ * what this process wrote itself). *used = bytes of the records decoded. -1
+ * when memory ran out. */
+static int decode_records(batches *bs, const unsigned char *p, size_t n, int verify,
+                          uint64_t gen, size_t *used)
 {
     size_t off = 0;
     while (n - off >= RECORD_HEAD) {
@@ -466,7 +455,7 @@ static int decode_records(batches *bs, const unsigned char *p, size_t n, size_t 
         memcpy(&len, p + off + 4, 4);
         memcpy(&sum, p + off + 8, 8);
         if (magic != RECORD_MAGIC || len > RECORD_MAX || n - off - RECORD_HEAD < len ||
-            checksum(p + off + RECORD_HEAD, len) != sum)
+            (verify && checksum(p + off + RECORD_HEAD, len, gen) != sum))
             break;
         int rc = decode_batch(bs, p + off + RECORD_HEAD, len);
         if (rc == DECODE_NOMEM)
@@ -482,23 +471,14 @@ static int decode_records(batches *bs, const unsigned char *p, size_t n, size_t 
 
 /* ---- the journal -------------------------------------------------------- */
 
-static int cut_back(spool_journal *j)
-{
-    /* first the cut, then the next generation (see the top of the file) */
-    unsigned char h[HEADER_SIZE];
-    header_bytes(h, j->gen + 1);
-    if (ftruncate(j->fd, HEADER_SIZE) != 0 || write_all(j->fd, h, HEADER_SIZE, 0) != 0)
-        return -1;
-    j->gen++;
-    j->base = HEADER_SIZE;
-    return 0;
-}
-
+/* The next generation: the records waiting so far are done with. */
 static void forget_pending(spool_journal *j)
 {
-    if (cut_back(j) != 0)
-        j->base += (int64_t)j->len;     /* the file keeps them past the mark */
-    j->len = 0;
+    j->gen++;
+    unsigned char h[HEADER_SIZE];
+    header_bytes(h, j->gen);
+    memcpy(j->map, h, HEADER_SIZE);
+    j->end = HEADER_SIZE;
     j->batches = 0;
     j->records = 0;
     j->oldest_ns = 0;
@@ -532,19 +512,31 @@ int spool_journal_open(const char *spool_path, unsigned mode, spool_journal **ou
     snprintf(tmp, plen, "%s" NEW_SUFFIX, j->path);
     const char *slash = strrchr(j->path, '/');
     j->name = slash != NULL ? slash + 1 : j->path;
+    j->map = MAP_FAILED;
     j->gen = 1;
-    j->base = HEADER_SIZE;
-    int status = SPOOL_OK;
+    j->end = HEADER_SIZE;
     unsigned char h[HEADER_SIZE];
     header_bytes(h, j->gen);
     /* made under a name recovery ignores, locked, then given its name: a
      * recovery never sees a journal its owner does not hold yet */
+    int e = 0;
     j->fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
-    if (j->fd < 0 || fchmod(j->fd, (mode_t)mode) != 0 || flock(j->fd, LOCK_EX | LOCK_NB) != 0 ||
-        write_all(j->fd, h, HEADER_SIZE, 0) != 0 || rename(tmp, j->path) != 0) {
-        int e = errno;
+    if (j->fd < 0 || fchmod(j->fd, (mode_t)mode) != 0 || flock(j->fd, LOCK_EX | LOCK_NB) != 0)
+        e = errno;
+    else if ((e = posix_fallocate(j->fd, 0, FILE_SIZE)) != 0)
+        ;
+    else if ((j->map = mmap(NULL, FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, j->fd, 0)) ==
+             MAP_FAILED)
+        e = errno;
+    else {
+        memcpy(j->map, h, HEADER_SIZE);
+        if (rename(tmp, j->path) != 0)
+            e = errno;
+    }
+    if (e != 0) {
         put_err(err, err_size, "journal %s: %s", tmp, strerror(e));
-        status = status_of_errno(e);
+        if (j->map != MAP_FAILED)
+            munmap(j->map, FILE_SIZE);
         if (j->fd >= 0) {
             unlink(tmp);
             close(j->fd);
@@ -552,7 +544,7 @@ int spool_journal_open(const char *spool_path, unsigned mode, spool_journal **ou
         free(tmp);
         free(j->path);
         free(j);
-        return status;
+        return status_of_errno(e);
     }
     free(tmp);
     *out = j;
@@ -565,30 +557,21 @@ int spool_journal_append(spool_journal *j, const spool_batch *b)
         return SPOOL_ERROR;
     if (spool_check_batch(b, NULL, 0) != SPOOL_OK)
         return SPOOL_INVALID;
-    enc e = {j->data, j->len, j->cap, 0};
-    size_t start = e.len;
-    unsigned char head[RECORD_HEAD] = {0};
-    put(&e, head, RECORD_HEAD);
+    /* the payload first, its head last: a record cut short never checks */
+    enc e = {j->map + j->end + RECORD_HEAD, 0, FILE_SIZE - j->end - RECORD_HEAD, 0};
+    if (j->end + RECORD_HEAD > FILE_SIZE)
+        return SPOOL_FULL;
     encode_batch(&e, b);
-    j->data = e.p;
-    j->cap = e.cap;
-    size_t n = e.len - start - RECORD_HEAD;
-    if (e.oom || n > RECORD_MAX)
-        return SPOOL_ERROR;             /* j->len unchanged: nothing taken */
-    uint32_t magic = RECORD_MAGIC, len = (uint32_t)n;
-    uint64_t sum = checksum(e.p + start + RECORD_HEAD, n);
-    memcpy(e.p + start, &magic, 4);
-    memcpy(e.p + start + 4, &len, 4);
-    memcpy(e.p + start + 8, &sum, 8);
-    int64_t off = j->base + (int64_t)start;
-    if (write_all(j->fd, e.p + start, e.len - start, off) != 0) {
-        int status = status_of_errno(errno);
-        /* no part of it may stay for a recovery to trip over */
-        if (ftruncate(j->fd, (off_t)off) != 0)
-            status = SPOOL_ERROR;
-        return status == SPOOL_CANTOPEN || status == SPOOL_READONLY ? SPOOL_ERROR : status;
-    }
-    j->len = e.len;
+    if (e.full)
+        return SPOOL_FULL;      /* copy the journal into the spool first */
+    uint32_t magic = RECORD_MAGIC, len = (uint32_t)e.len;
+    uint64_t sum = checksum(e.p, e.len, j->gen);
+    unsigned char head[RECORD_HEAD];
+    memcpy(head, &magic, 4);
+    memcpy(head + 4, &len, 4);
+    memcpy(head + 8, &sum, 8);
+    memcpy(j->map + j->end, head, RECORD_HEAD);
+    j->end += RECORD_HEAD + e.len;
     if (j->batches++ == 0)
         j->oldest_ns = mono_ns();
     j->records += b->n_spans + b->n_logs + b->n_errors;
@@ -607,7 +590,7 @@ size_t spool_journal_records(const spool_journal *j)
 
 size_t spool_journal_bytes(const spool_journal *j)
 {
-    return j != NULL ? j->len : 0;
+    return j != NULL ? j->end - HEADER_SIZE : 0;
 }
 
 int64_t spool_journal_oldest_ns(const spool_journal *j)
@@ -621,11 +604,11 @@ const char *spool_journal_name(const spool_journal *j)
 }
 
 /* Copies bs into the spool with the mark "<gen> <end>". */
-static int copy_in(spool *s, const char *name, const batches *bs, uint64_t gen, int64_t end,
+static int copy_in(spool *s, const char *name, const batches *bs, uint64_t gen, size_t end,
                    unsigned flags, int64_t budget_ns)
 {
     char value[48];
-    snprintf(value, sizeof value, "%" PRIu64 " %" PRId64, gen, end);
+    snprintf(value, sizeof value, "%" PRIu64 " %zu", gen, end);
     spool_mark m = {name, value};
     return spool_write_batches(s, bs->b, bs->n, &m, flags, budget_ns);
 }
@@ -637,15 +620,15 @@ int spool_journal_flush(spool_journal *j, spool *s, int64_t budget_ns)
     if (j->batches == 0)
         return SPOOL_OK;
     batches bs = {0};
-    size_t used = 0;
-    if (decode_records(&bs, j->data, j->len, &used) != 0 || used != j->len ||
+    size_t used = 0, len = j->end - HEADER_SIZE;
+    /* what this process wrote itself: no checksums to compare */
+    if (decode_records(&bs, j->map + HEADER_SIZE, len, 0, j->gen, &used) != 0 || used != len ||
         bs.n != j->batches) {
         batches_free(&bs);
-        return SPOOL_ERROR;     /* out of memory (what we wrote always decodes) */
+        return SPOOL_ERROR;     /* out of memory */
     }
     /* checked when appended */
-    int status = copy_in(s, j->name, &bs, j->gen, j->base + (int64_t)j->len, SPOOL_CHECKED,
-                         budget_ns);
+    int status = copy_in(s, j->name, &bs, j->gen, j->end, SPOOL_CHECKED, budget_ns);
     batches_free(&bs);
     if (status == SPOOL_OK)
         forget_pending(j);
@@ -673,8 +656,8 @@ void spool_journal_close(spool_journal *j, spool *s)
             spool_mark_set(s, &m);
         }
     }
+    munmap(j->map, FILE_SIZE);
     close(j->fd);               /* releases the lock */
-    free(j->data);
     free(j->path);
     free(j);
 }
@@ -694,11 +677,11 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* Reads up to FILE_READ_MAX bytes of fd from its start; NULL on failure. */
+/* Reads up to FILE_SIZE bytes of fd from its start; NULL on failure. */
 static unsigned char *read_file(int fd, size_t size, size_t *got)
 {
-    if (size > FILE_READ_MAX)
-        size = FILE_READ_MAX;
+    if (size > FILE_SIZE)
+        size = FILE_SIZE;
     unsigned char *p = malloc(size > 0 ? size : 1);
     size_t n = 0;
     while (p != NULL && n < size) {
@@ -726,24 +709,22 @@ static int recover_one(recover_ctx *c, const char *path, const char *name, int f
     if (header_parse(p, n, &gen)) {
         char value[64];
         uint64_t mgen = 0;
-        int64_t mend = 0;
-        int64_t from = HEADER_SIZE;
+        size_t mend = 0, from = HEADER_SIZE;
         status = spool_mark_get(c->s, name, value, sizeof value);
-        if (status == SPOOL_OK && sscanf(value, "%" SCNu64 " %" SCNd64, &mgen, &mend) == 2 &&
+        if (status == SPOOL_OK && sscanf(value, "%" SCNu64 " %zu", &mgen, &mend) == 2 &&
             mgen == gen && mend > from)
             from = mend;
         if (status == SPOOL_OK || status == SPOOL_NOTFOUND)
             status = SPOOL_OK;
         batches bs = {0};
         size_t used = 0;
-        if (status == SPOOL_OK && from < (int64_t)n) {
-            if (decode_records(&bs, p + from, n - (size_t)from, &used) != 0)
+        if (status == SPOOL_OK && from < n) {
+            if (decode_records(&bs, p + from, n - from, 1, gen, &used) != 0)
                 status = SPOOL_ERROR;
             else if (bs.n > 0)
-                status = copy_in(c->s, name, &bs, gen, from + (int64_t)used, 0, c->budget_ns);
+                status = copy_in(c->s, name, &bs, gen, from + used, 0, c->budget_ns);
             if (status == SPOOL_INVALID && drop_invalid(&bs) > 0)
-                status = copy_in(c->s, name, &bs, gen, from + (int64_t)used, SPOOL_CHECKED,
-                                 c->budget_ns);
+                status = copy_in(c->s, name, &bs, gen, from + used, SPOOL_CHECKED, c->budget_ns);
             if (status == SPOOL_OK && c->st != NULL) {
                 c->st->batches += bs.n;
                 c->st->records += bs.records;

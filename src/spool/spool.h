@@ -73,6 +73,15 @@ const char *spool_strstatus(int status);
  * SPOOL_BUSY when another checkpoint is running. *wal_pages (may be NULL) =
  * pages left in the WAL that could not be copied yet (readers still use them). */
 int spool_checkpoint(spool *s, int *wal_pages);
+/* The same as a RESTART checkpoint: waits (50 ms at most, then SPOOL_BUSY)
+ * until no writer is busy and every reader uses the last commit, copies every
+ * frame, and so lets the next writer start the WAL over. New writers wait
+ * meanwhile. For a WAL that PASSIVE checkpoints could not empty. */
+int spool_checkpoint_restart(spool *s, int *wal_pages);
+/* As SPOOL_NO_CHECKPOINT at open, on (nonzero) or off, from now on. */
+void spool_set_no_checkpoint(spool *s, int no_checkpoint);
+/* Pages in the WAL after this handle's last commit (0 before the first). */
+int spool_wal_pages(const spool *s);
 
 /* Budget for the lock waits of operations other than spool_write (reads,
  * cursors, pruning); <= 0 restores SPOOL_DEFAULT_OP_BUDGET_NS. */

@@ -1,13 +1,18 @@
 /* spool_write_bench: how long one request's telemetry takes to reach the
  * spool while other workers write too. Forks WRITERS processes that each
  * write N batches (4 spans and 2 log records with the attributes the API
- * records) and prints the median, p90, p99 and worst time of one spool_write.
+ * records) and prints the median, p90, p99 and worst time of one spool_write,
+ * and the CPU time (user + system, all threads) each batch cost a writer.
  * With -c the writers never checkpoint (SPOOL_NO_CHECKPOINT) and this process
  * does it every 10 ms instead, as a deployment with a checkpointer would.
+ * With -j K each writer works as a busy FastCGI worker does: it appends each
+ * batch to its journal (spool/journal.h) and copies the journal into the
+ * spool every K batches, with a checkpointer thread (spool/checkpointer.h);
+ * the time of a batch is its append, plus the copy when one is due.
  * With -t US each writer spends US microseconds between two batches (the
  * request itself); without it they write back to back, the worst case.
  *
- *   spool_write_bench [-c] [-t US] [-n N] [-w WRITERS] [PATH]
+ *   spool_write_bench [-c | -j K] [-t US] [-n N] [-w WRITERS] [PATH]
  *                     (default: 5000 batches, 2 writers, a temporary file)
  */
 #include <errno.h>
@@ -16,10 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "spool/checkpointer.h"
+#include "spool/journal.h"
 #include "spool/spool.h"
 
 #define MAX_WRITERS 16
@@ -52,17 +60,37 @@ static int cmp_i64(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Writes n batches; durations[i] = ns of the i-th spool_write, negated when
- * it failed. Returns the failures. */
+static int64_t cpu_ns(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000 +
+           ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000;
+}
+
+/* Writes n batches; durations[i] = ns of the i-th spool_write (or journal
+ * append and copy, journal_k > 0), negated when it failed; durations[n] = the
+ * CPU time it took. Returns the failures. */
 static int run_writer(const char *path, unsigned flags, int n, int64_t think_ns,
-                      int64_t *durations)
+                      int journal_k, int64_t *durations)
 {
     spool *s = NULL;
+    spool_journal *j = NULL;
+    spool_checkpointer *ck = NULL;
     char err[256];
     if (spool_open(path, flags, 0, &s, err, sizeof err) != SPOOL_OK) {
         fprintf(stderr, "open: %s\n", err);
         return n;
     }
+    if (journal_k > 0) {
+        if (spool_journal_open(path, 0, &j, err, sizeof err) != SPOOL_OK ||
+            spool_checkpointer_start(path, &ck, err, sizeof err) != SPOOL_OK) {
+            fprintf(stderr, "journal: %s\n", err);
+            return n;
+        }
+        spool_set_no_checkpoint(s, 1);
+    }
+    int64_t cpu0 = cpu_ns();
     uint64_t rnd = 0x9e3779b97f4a7c15ULL ^ (uint64_t)getpid();
     char resource[256];
     snprintf(resource, sizeof resource,
@@ -149,7 +177,19 @@ static int run_writer(const char *path, unsigned flags, int n, int64_t think_ns,
             .spans = sp, .n_spans = 4, .logs = lg, .n_logs = 2,
         };
         int64_t t0 = mono_ns();
-        int rc = spool_write(s, &b, 0);
+        int rc;
+        if (j == NULL) {
+            rc = spool_write(s, &b, 0);
+        } else {
+            rc = spool_journal_append(j, &b);
+            if (rc == SPOOL_OK && (int)spool_journal_batches(j) >= journal_k) {
+                rc = spool_journal_flush(j, s, 0);
+                if (rc == SPOOL_OK)
+                    spool_checkpointer_poke(ck, spool_wal_pages(s));
+                else
+                    spool_journal_discard(j);
+            }
+        }
         durations[i] = mono_ns() - t0;
         if (rc != SPOOL_OK) {
             durations[i] = -durations[i];
@@ -157,6 +197,12 @@ static int run_writer(const char *path, unsigned flags, int n, int64_t think_ns,
             spool_note_dropped(s, 6);
         }
     }
+    if (j != NULL && spool_journal_flush(j, s, 0) != SPOOL_OK)
+        failures++;
+    spool_checkpointer_stop(ck);
+    durations[n] = cpu_ns() - cpu0;
+    spool_journal_close(j, s);
+    spool_set_no_checkpoint(s, 0);
     spool_close(s);
     return failures;
 }
@@ -169,11 +215,13 @@ static int64_t pct(const int64_t *v, size_t n, int p)
 
 int main(int argc, char **argv)
 {
-    int n = 5000, writers = 2, opt, checkpointer = 0;
+    int n = 5000, writers = 2, opt, checkpointer = 0, journal_k = 0;
     int64_t think_ns = 0;
-    while ((opt = getopt(argc, argv, "cn:t:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "cj:n:t:w:")) != -1) {
         if (opt == 'c')
             checkpointer = 1;
+        else if (opt == 'j')
+            journal_k = atoi(optarg);
         else if (opt == 't')
             think_ns = atoll(optarg) * 1000;
         else if (opt == 'n')
@@ -181,12 +229,15 @@ int main(int argc, char **argv)
         else if (opt == 'w')
             writers = atoi(optarg);
         else {
-            fprintf(stderr, "usage: %s [-c] [-t US] [-n N] [-w WRITERS] [PATH]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-c | -j K] [-t US] [-n N] [-w WRITERS] [PATH]\n",
+                    argv[0]);
             return 64;
         }
     }
-    if (n < 1 || writers < 1 || writers > MAX_WRITERS || think_ns < 0 || think_ns >= 1000000000) {
-        fprintf(stderr, "N must be >= 1, WRITERS 1..%d, US 0..999999\n", MAX_WRITERS);
+    if (n < 1 || writers < 1 || writers > MAX_WRITERS || think_ns < 0 || think_ns >= 1000000000 ||
+        journal_k < 0 || (journal_k > 0 && checkpointer)) {
+        fprintf(stderr, "N must be >= 1, WRITERS 1..%d, US 0..999999, K >= 1, not with -c\n",
+                MAX_WRITERS);
         return 64;
     }
     char dir[] = "/tmp/spool_bench.XXXXXX", path[256];
@@ -227,12 +278,13 @@ int main(int argc, char **argv)
             close(go[1]);
             if (read(go[0], &c, 1) != 0)     /* wait for the start: EOF */
                 _exit(1);
-            int64_t *d = calloc((size_t)n, sizeof *d);
+            int64_t *d = calloc((size_t)n + 1, sizeof *d);
             if (d == NULL)
                 _exit(1);
-            int failures = run_writer(path, checkpointer ? SPOOL_NO_CHECKPOINT : 0, n, think_ns, d);
+            int failures = run_writer(path, checkpointer ? SPOOL_NO_CHECKPOINT : 0, n, think_ns,
+                                      journal_k, d);
             const char *p = (const char *)d;
-            size_t left = (size_t)n * sizeof *d;
+            size_t left = ((size_t)n + 1) * sizeof *d;
             while (left > 0) {
                 ssize_t k = write(back[w][1], p, left);
                 if (k < 0 && errno == EINTR)
@@ -256,8 +308,8 @@ int main(int argc, char **argv)
     close(go[0]);
     close(go[1]);                               /* go */
 
-    size_t total = (size_t)n * (size_t)writers;
-    int64_t *all = calloc(total, sizeof *all);
+    size_t total = (size_t)n * (size_t)writers, per = (size_t)n + 1;
+    int64_t *all = calloc(per * (size_t)writers, sizeof *all);
     if (all == NULL)
         return 1;
     /* collect the durations; with -c, checkpoint every 10 ms meanwhile */
@@ -272,8 +324,8 @@ int main(int argc, char **argv)
         for (int w = 0; w < writers; w++) {
             if (back[w][0] < 0 || !(pfd[w].revents & (POLLIN | POLLHUP | POLLERR)))
                 continue;
-            size_t want = (size_t)n * sizeof *all;
-            ssize_t k = read(back[w][0], (char *)(all + (size_t)w * (size_t)n) + got[w],
+            size_t want = per * sizeof *all;
+            ssize_t k = read(back[w][0], (char *)(all + (size_t)w * per) + got[w],
                              want - got[w]);
             if (k > 0)
                 got[w] += (size_t)k;
@@ -295,6 +347,12 @@ int main(int argc, char **argv)
             failed++;                   /* 2: some writes failed, counted below */
     }
     double seconds = (double)(mono_ns() - t_start) / 1e9;
+    /* the CPU time of each writer trails its durations: take them out */
+    int64_t cpu = 0;
+    for (int w = 0; w < writers; w++) {
+        cpu += all[(size_t)w * per + (size_t)n];
+        memmove(all + (size_t)w * (size_t)n, all + (size_t)w * per, (size_t)n * sizeof *all);
+    }
     size_t failed_writes = 0;
     for (size_t i = 0; i < total; i++) {
         if (all[i] < 0) {
@@ -303,8 +361,12 @@ int main(int argc, char **argv)
         }
     }
     qsort(all, total, sizeof *all, cmp_i64);
-    printf("spool_write: %d writers x %d batches (4 spans + 2 logs each), %s%s\n",
-           writers, n, checkpointer ? "checkpoints by another process, " : "", path);
+    if (journal_k > 0)
+        printf("journal: %d writers x %d batches (4 spans + 2 logs each), copied every %d, %s\n",
+               writers, n, journal_k, path);
+    else
+        printf("spool_write: %d writers x %d batches (4 spans + 2 logs each), %s%s\n",
+               writers, n, checkpointer ? "checkpoints by another process, " : "", path);
     if (think_ns > 0)
         printf("  %" PRId64 " us between batches\n", think_ns / 1000);
     printf("  median %.1f us  p90 %.1f us  p99 %.1f us  max %.1f us\n",
@@ -312,6 +374,8 @@ int main(int argc, char **argv)
            (double)pct(all, total, 99) / 1e3, (double)all[total - 1] / 1e3);
     printf("  %.0f batches/s overall; %zu of %zu writes failed (budget %lld ms)\n",
            (double)total / seconds, failed_writes, total, SPOOL_DEFAULT_BUDGET_NS / 1000000);
+    printf("  cpu %.1f us per batch (user + system, every thread of the writers)\n",
+           (double)cpu / (double)total / 1e3);
     if (failed)
         printf("  %d writer(s) did not finish\n", failed);
     free(all);

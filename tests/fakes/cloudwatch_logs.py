@@ -65,6 +65,7 @@ Control: POST /_fake/delete {"group": G[, "stream": S]},
          POST /_fake/create {"group": G[, "stream": S]}.
 """
 
+import bisect
 import json
 import os
 import re
@@ -75,6 +76,7 @@ import zlib
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fastaws  # noqa: E402
 import sigv4  # noqa: E402
 
 TARGET_PREFIX = "Logs_20140328."
@@ -398,6 +400,26 @@ class Logs(sigv4.Receiver):
     def put_events(self, req, fault):
         if self.count_only:
             return self.count_events(req)
+        events = self.validate_put(req)
+        self.put_deviations(req)
+        sizes = [len(e["message"].encode("utf-8")) + EVENT_OVERHEAD for e in events]
+        for n in sizes:
+            if n > self.max_event:
+                raise Refused("InvalidParameterException",
+                              "Log event too large: %d bytes exceeds limit of %d" % (n, self.max_event))
+        total = sum(sizes)
+        if total > MAX_BATCH_BYTES:
+            raise Refused("InvalidParameterException",
+                          "Upload too large: %d bytes exceeds limit of %d" % (total, MAX_BATCH_BYTES))
+        ts = [e["timestamp"] for e in events]
+        if any(ts[i] < ts[i - 1] for i in range(1, len(ts))):
+            raise Refused("InvalidParameterException",
+                          "Log events in a single PutLogEvents request must be in chronological order.")
+        return self.put_checked(req, events, ts, total, fault)
+
+    def validate_put(self, req):
+        """A PutLogEvents request's names and events as the API model
+        constrains them: its events, or Refused."""
         v = Validation()
         v.name(req, "logGroupName", GROUP_RE, r"[\.\-_/#A-Za-z0-9]+")
         v.name(req, "logStreamName", STREAM_RE, "[^:*]*")
@@ -434,24 +456,18 @@ class Logs(sigv4.Receiver):
                     if k not in ("timestamp", "message"):
                         self.state.deviate("logEvents.%d: unknown member %r" % (i, k))
         v.check()
+        return events
+
+    def put_deviations(self, req):
         for k in req:
             if k not in ("logGroupName", "logStreamName", "logEvents", "sequenceToken", "entity"):
                 self.state.deviate("PutLogEvents: unknown member %r" % k)
         if "sequenceToken" in req:
             self.state.deviate("PutLogEvents: sequenceToken sent (the service ignores it now)")
-        sizes = [len(e["message"].encode("utf-8")) + EVENT_OVERHEAD for e in events]
-        for n in sizes:
-            if n > self.max_event:
-                raise Refused("InvalidParameterException",
-                              "Log event too large: %d bytes exceeds limit of %d" % (n, self.max_event))
-        total = sum(sizes)
-        if total > MAX_BATCH_BYTES:
-            raise Refused("InvalidParameterException",
-                          "Upload too large: %d bytes exceeds limit of %d" % (total, MAX_BATCH_BYTES))
-        ts = [e["timestamp"] for e in events]
-        if any(ts[i] < ts[i - 1] for i in range(1, len(ts))):
-            raise Refused("InvalidParameterException",
-                          "Log events in a single PutLogEvents request must be in chronological order.")
+
+    def put_checked(self, req, events, ts, total, fault):
+        """PutLogEvents once the request's own checks passed: the stream,
+        the time windows, storing."""
         now = self.now_ms()
         with self.lock:
             g = self.group_of(req["logGroupName"])
@@ -513,25 +529,106 @@ class Logs(sigv4.Receiver):
             resp["rejectedLogEventsInfo"] = info
         return self.ok(resp)
 
+    # -- --count-only ------------------------------------------------------------
+    # The checks of put_events, in its order and with its answers, done on
+    # whole lists at once; anything off in the events' members (a missing
+    # or mistyped timestamp or message, an empty message, a negative time)
+    # sends the request through validate_put for its exact refusal. Events
+    # are counted ("counted": those put_events would store), not stored.
+    # Groups, streams and retention are shared by fastaws.py's workers
+    # (shared_ops change them; dump_shared / load_shared carry them).
+    shared_ops = ("CreateLogGroup", "CreateLogStream", "PutRetentionPolicy")
+    shared_controls = ("/_fake/delete", "/_fake/create")
 
     def count_events(self, req):
-        # --count-only: for benchmarks of the exporter. The signature was
-        # checked; the request's limits and the stream are, but not each event.
         events = req.get("logEvents")
-        if not isinstance(events, list) or not 1 <= len(events) <= MAX_EVENTS:
-            raise Refused("InvalidParameterException", "logEvents: 1 to %d events" % MAX_EVENTS)
+        ts = msgs = None
+        if isinstance(events, list) and 1 <= len(events) <= MAX_EVENTS:
+            try:
+                ts = [e["timestamp"] for e in events]
+                msgs = [e["message"] for e in events]
+            except (TypeError, KeyError):
+                ts = None
+            if ts is not None and (set(map(type, ts)) != {int} or set(map(type, msgs)) != {str} or
+                                   min(ts) < 0 or not all(msgs)):
+                ts = None
+        names_ok = isinstance(req.get("logGroupName"), str) and GROUP_RE.match(req["logGroupName"]) and \
+            len(req["logGroupName"]) <= 512 and isinstance(req.get("logStreamName"), str) and \
+            1 <= len(req["logStreamName"]) <= 512 and STREAM_RE.match(req["logStreamName"])
+        if ts is None or not names_ok or set(map(len, events)) != {2}:
+            self.validate_put(req)      # refuses with put_events' words, or notes deviations
+            if ts is None or not names_ok:
+                raise Refused("SerializationException", "logEvents: not as the API model has them")
+        self.put_deviations(req)
+        sizes = [len(m) if m.isascii() else len(m.encode("utf-8", "surrogatepass")) for m in msgs]
+        if max(sizes) + EVENT_OVERHEAD > self.max_event:
+            for n in sizes:
+                if n + EVENT_OVERHEAD > self.max_event:
+                    raise Refused("InvalidParameterException", "Log event too large: %d bytes exceeds "
+                                  "limit of %d" % (n + EVENT_OVERHEAD, self.max_event))
+        total = sum(sizes) + EVENT_OVERHEAD * len(sizes)
+        if total > MAX_BATCH_BYTES:
+            raise Refused("InvalidParameterException",
+                          "Upload too large: %d bytes exceeds limit of %d" % (total, MAX_BATCH_BYTES))
+        if ts != sorted(ts):
+            raise Refused("InvalidParameterException",
+                          "Log events in a single PutLogEvents request must be in chronological order.")
+        now = self.now_ms()
         with self.lock:
-            g = self.group_of(req.get("logGroupName"))
-            if req.get("logStreamName") not in g.streams:
+            g = self.group_of(req["logGroupName"])
+            if req["logStreamName"] not in g.streams:
                 raise Refused("ResourceNotFoundException", "The specified log stream does not exist.")
-        self.bump("counted", len(events))
-        self.bump("batches")
-        return self.ok({})
+            retention = g.retention
+        # ts is sorted: the windows are bisections (put_events counts them)
+        n = len(ts)
+        too_old_end = bisect.bisect_left(ts, now - 14 * DAY_MS)
+        too_new_start = bisect.bisect_right(ts, now + 2 * HOUR_MS)
+        expired_end = bisect.bisect_left(ts, now - retention * DAY_MS) if retention else 0
+        first_ok = max(too_old_end, expired_end)
+        last = max(first_ok, too_new_start)
+        if last > first_ok and ts[last - 1] - ts[first_ok] > DAY_MS:
+            raise Refused("InvalidParameterException",
+                          "The batch of log events in a single PutLogEvents request cannot span "
+                          "more than 24 hours.")
+        info = {}
+        if too_old_end > 0:
+            info["tooOldLogEventEndIndex"] = too_old_end
+        if expired_end > too_old_end:
+            info["expiredLogEventEndIndex"] = expired_end
+        if too_new_start < n:
+            info["tooNewLogEventStartIndex"] = too_new_start
+        with self.lock:
+            for k, v in (("counted", last - first_ok), ("batches", 1), ("bytes", total),
+                         ("events_too_old", too_old_end),
+                         ("events_expired", max(0, expired_end - too_old_end)),
+                         ("events_too_new", n - too_new_start)):
+                self.counts[k] = self.counts.get(k, 0) + v
+        with self.state.lock:
+            self.state.rejected_records += n - (last - first_ok)
+        resp = {"nextSequenceToken": "4963%048d" % (uuid.uuid4().int % 10 ** 48)}
+        if info:
+            resp["rejectedLogEventsInfo"] = info
+        return self.ok(resp)
+
+    def dump_shared(self):
+        with self.lock:
+            return {"groups": [[g.name, g.created, g.retention, [[s.name, s.created] for s in g.streams.values()]]
+                               for g in self.groups.values()],
+                    "gone": [[gname, s.name, s.created] for gname, s in self.gone]}
+
+    def load_shared(self, doc):
+        with self.lock:
+            self.groups = {}
+            for name, created, retention, streams in doc["groups"]:
+                g = self.groups[name] = Group(name, created)
+                g.retention = retention
+                for sname, screated in streams:
+                    g.streams[sname] = Stream(sname, screated)
+            self.gone = [(gname, Stream(sname, created)) for gname, sname, created in doc["gone"]]
 
 
 def extra_args(ap):
-    ap.add_argument("--count-only", action="store_true",
-                    help="benchmarks: check signatures and request limits, count events, store nothing")
+    fastaws.add_args(ap, "events")
     ap.add_argument("--group", action="append", help="a log group that exists from the start")
     ap.add_argument("--stream", action="append", metavar="GROUP:STREAM",
                     help="a log stream (and its group) that exists from the start")

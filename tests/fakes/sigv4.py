@@ -57,11 +57,20 @@ python3-botocore as the independent Signature Version 4 referee).
    /_fake/stats also counts the signature checks (auth_ok, auth_<error
    type>, auth_failed) and, in auth_keys, the requests that passed by access
    key id ({"****0001": 3}), so that a test sees which credentials were used.
+
+3. --count-only (a fake that takes it: benchmarks of the exporters): the
+   same checks in the same order, the signature computed by FastSigner
+   (hashlib/hmac, signing keys cached; botocore still for the rare request
+   whose URL or SignedHeaders it would normalise), served by fastaws.py's
+   lean HTTP/1.1 loop in --workers processes. See fastaws.py.
 """
 
 import argparse
 import calendar
 import datetime
+import functools
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -107,6 +116,7 @@ def amz_date(t):
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
 
 
+@functools.lru_cache(maxsize=64)
 def parse_amz_date(s):
     return calendar.timegm(time.strptime(s, "%Y%m%dT%H%M%SZ"))
 
@@ -240,16 +250,75 @@ class Referee(SigV4Auth):
         return m
 
 
+class FastSigner:
+    """What the referee computes, done directly with hashlib and hmac (for
+    --count-only, where botocore's per-request cost would be what a
+    benchmark measures): the canonical request, the string to sign and the
+    signature, byte for byte as Referee makes them, with the signing key
+    cached per secret and date. sign() answers None for a request whose URL
+    or header list botocore would normalise (a query string, dot segments,
+    characters it would percent-encode, an unusual Host, header names not
+    in lower case or repeated, x-amz-content-sha256): the caller asks
+    botocore then. test_aws_fakes.sh compares the two on many requests."""
+
+    PLAIN_PATH = re.compile(r"^/[A-Za-z0-9_.~/-]*$")
+    PLAIN_HOST = re.compile(r"^[A-Za-z0-9.:-]*$")
+    PLAIN_NAMES = re.compile(r"^[a-z0-9-]+(?:;[a-z0-9-]+)*$")
+    EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+    def __init__(self, service, region):
+        self.service = service
+        self.region = region
+        self.keys = {}      # (secret, yyyymmdd) -> signing key
+        self.paths = {}     # request target -> needs no normalising
+
+    def plain_path(self, target):
+        ok = self.paths.get(target)
+        if ok is None:
+            ok = bool(self.PLAIN_PATH.match(target)) and "//" not in target and \
+                not any(seg in (".", "..") for seg in target.split("/"))
+            if len(self.paths) < 256:
+                self.paths[target] = ok
+        return ok
+
+    def signing_key(self, secret, date):
+        k = self.keys.get((secret, date))
+        if k is None:
+            k = ("AWS4" + secret).encode("utf-8")
+            for part in (date, self.region, self.service, "aws4_request"):
+                k = hmac.new(k, part.encode("utf-8"), hashlib.sha256).digest()
+            if len(self.keys) >= 64:
+                self.keys.clear()
+            self.keys[(secret, date)] = k
+        return k
+
+    def sign(self, method, target, host, hdrs, body, xdate, secret):
+        """(canonical request, string to sign, signature) for the signed
+        headers hdrs ({name: value as sent}), or None: ask botocore."""
+        names = sorted(hdrs)
+        if not self.plain_path(target) or not self.PLAIN_HOST.match(host) or \
+                not self.PLAIN_NAMES.match(";".join(names)) or "x-amz-content-sha256" in hdrs:
+            return None
+        canon_headers = "".join("%s:%s\n" % (n, " ".join(hdrs[n].split())) for n in names)
+        payload = hashlib.sha256(body).hexdigest() if body else self.EMPTY_SHA256
+        cr = "%s\n%s\n\n%s\n%s\n%s" % (method.upper(), target, canon_headers, ";".join(names), payload)
+        sts = "AWS4-HMAC-SHA256\n%s\n%s/%s/%s/aws4_request\n%s" % (
+            xdate, xdate[0:8], self.region, self.service, hashlib.sha256(cr.encode("utf-8")).hexdigest())
+        sig = hmac.new(self.signing_key(secret, xdate[0:8]), sts.encode("utf-8"), hashlib.sha256).hexdigest()
+        return cr, sts, sig
+
+
 class Verifier:
     """Checks requests for one service in one region."""
 
-    def __init__(self, service, region, creds, clock, allow_missing=False, deviate=None):
+    def __init__(self, service, region, creds, clock, allow_missing=False, deviate=None, fast=None):
         self.service = service
         self.region = region
         self.creds = creds
         self.clock = clock      # () -> the server's time, seconds
         self.allow_missing = allow_missing
         self.deviate = deviate or (lambda text: None)
+        self.fast = fast        # a FastSigner (--count-only), else botocore alone
         self.lock = threading.Lock()
         self.counts = {}
         self.keys = {}          # shown key id -> requests it signed that passed
@@ -371,15 +440,23 @@ class Verifier:
                     c["added"] < self.creds.expired_before:
                 raise AuthError(403, "ExpiredTokenException",
                                 "The security token included in the request is expired")
-        # The referee: botocore signs the same request with the same key.
-        req = AWSRequest(method=h.command, url="http://" + h.headers.get("Host", "") + h.path,
-                         data=body or b"", headers=hdrs)
-        req.context["timestamp"] = xdate
-        signer = Referee(BotoCredentials(key_id, c["SecretAccessKey"], c["Token"]),
-                         self.service, self.region)
-        cr = signer.canonical_request(req)
-        sts = signer.string_to_sign(req, cr)
-        want = signer.signature(sts, req)
+        # The referee: botocore signs the same request with the same key
+        # (or FastSigner does what it would, see there).
+        signed = None
+        if self.fast is not None:
+            signed = self.fast.sign(h.command, h.path, h.headers.get("Host", ""), hdrs, body or b"",
+                                    xdate, c["SecretAccessKey"])
+        if signed is not None:
+            cr, sts, want = signed
+        else:
+            req = AWSRequest(method=h.command, url="http://" + h.headers.get("Host", "") + h.path,
+                             data=body or b"", headers=hdrs)
+            req.context["timestamp"] = xdate
+            signer = Referee(BotoCredentials(key_id, c["SecretAccessKey"], c["Token"]),
+                             self.service, self.region)
+            cr = signer.canonical_request(req)
+            sts = signer.string_to_sign(req, cr)
+            want = signer.signature(sts, req)
         if want != parts["Signature"]:
             shown = cr
             if c["Token"]:
@@ -597,6 +674,9 @@ def serve(name, receiver, argv=None, extra_args=None):
     if not static and not args.creds_file:
         ap.error("give --access-key/--secret-key or --creds-file")
     creds = Credentials(static, args.creds_file)
+    if getattr(args, "count_only", False):
+        import fastaws
+        return fastaws.serve(name, receiver, args, creds, ap)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), AwsHandler)
     server.daemon_threads = True
     server.state = AwsState(receiver)

@@ -3,7 +3,9 @@
 # xray_daemon.py, sigv4.py) answer as the services do. Requests are signed
 # by curl --aws-sigv4 (libcurl's CURLOPT_AWS_SIGV4, what the exporters use)
 # and, once, by botocore itself; badly signed ones must be refused with
-# AWS's own error types and words.
+# AWS's own error types and words. The --count-only mode of the API fakes
+# (fastaws.py, for benchmarks) must answer as the normal mode does, its
+# signatures (sigv4.FastSigner) as botocore computes them.
 # shellcheck shell=bash disable=SC2154
 . "$(cd "$(dirname "$0")/../integration" && pwd)/lib.sh"
 
@@ -240,6 +242,317 @@ assert r.status == 200, r.status
 EOF
 expect "auth failures counted" "$(($(stat_of "$URL_xray" auth_failed) >= 12))" 1
 
+# ------------------------------------------------------ X-Ray API, --count-only
+# --count-only (benchmarks) is served by fastaws.py: a lean keep-alive loop
+# in worker processes, the signature computed by sigv4.FastSigner. First,
+# FastSigner against botocore: 900 generated requests, half of them tampered
+# with, must get the same answer from the verifier with it as without it
+# (the canonical request and string to sign, shown in mismatch messages,
+# included), and each signature it computes must equal botocore's.
+"$AWS_PY" - "$FAKES" <<'EOF' || it_fail "FastSigner and botocore disagree"
+import random, sys, time
+sys.dont_write_bytecode = True
+sys.path.insert(0, sys.argv[1])
+import fastaws, sigv4
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+
+REGION, SERVICE = "eu-west-1", "xray"
+KEYS = [("AKIDCROSS0001", "s3cr\u00e9t/+key==", None), ("ASIACROSS0002", "temp/secret/2", "tok/en+2=="),
+        ("ASIACROSS0003", "temp/secret/3", "token-3")]
+now = time.time()
+creds = sigv4.Credentials([sigv4.Credentials.entry({"AccessKeyId": k, "SecretAccessKey": s, "Token": t,
+                                                    "Expiration": now - 60 if k.endswith("3") else None})
+                           for k, s, t in KEYS])
+seen = {"hashlib": 0, "botocore": 0}
+
+
+class Checked(sigv4.FastSigner):
+    """FastSigner, each answer compared with botocore's own computation."""
+    def sign(self, method, target, host, hdrs, body, xdate, secret):
+        got = sigv4.FastSigner.sign(self, method, target, host, hdrs, body, xdate, secret)
+        seen["botocore" if got is None else "hashlib"] += 1
+        if got is not None:
+            req = AWSRequest(method=method, url="http://" + host + target, data=body, headers=hdrs)
+            req.context["timestamp"] = xdate
+            r = sigv4.Referee(BotoCredentials("x", secret, None), SERVICE, REGION)
+            cr = r.canonical_request(req)
+            sts = r.string_to_sign(req, cr)
+            want = (cr, sts, r.signature(sts, req))
+            assert got == want, "FastSigner differs from botocore:\n%r\n%r" % (got, want)
+        return got
+
+
+slow = sigv4.Verifier(SERVICE, REGION, creds, lambda: now)
+fast = sigv4.Verifier(SERVICE, REGION, creds, lambda: now, fast=Checked(SERVICE, REGION))
+rnd = random.Random(20261124)
+PATHS = ["/TraceSegments", "/", "/a/b-c_d.e~f/", "/x/y", "/a%20b", "/a/./b", "/a/../b", "/q?b=2&a=1&a=0",
+         "/caf\u00e9", "/a;b", "//x"]
+HOSTS = ["127.0.0.1:4567", "localhost", "xray.eu-west-1.amazonaws.com", "[::1]:8080", "h\u00f4te"]
+EXTRA = [("Content-Type", "application/json"), ("X-Amz-Target", "Logs_20140328.PutLogEvents"),
+         ("X-Custom", "  a   b \t c  "), ("X-Latin", "caf\u00e9 cr\u00e8me"), ("X-Empty", ""),
+         ("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD"), ("Content-Encoding", "identity")]
+
+
+def signed_request():
+    """A request signed by botocore as a client signs it: (method, target, {name: [values]}, body)."""
+    key, secret, token = KEYS[2] if rnd.random() < 0.15 else rnd.choice(KEYS[:2])
+    method = rnd.choice(["POST", "POST", "GET", "PUT"])
+    target = rnd.choice(PATHS) if rnd.random() < 0.4 else rnd.choice(PATHS[:4])
+    host = rnd.choice(HOSTS) if rnd.random() < 0.3 else rnd.choice(HOSTS[:3])
+    body = bytes(rnd.getrandbits(8) for _ in range(rnd.choice([0, 1, 50, 3000])))
+    req = AWSRequest(method=method, url="http://" + host + target, data=body)
+    for name, value in EXTRA:
+        if rnd.random() < (0.1 if name == "X-Amz-Content-Sha256" else 0.5):
+            req.headers[name] = value
+    if rnd.random() < 0.2:
+        req.headers["X-Dup"] = "one"
+        req.headers["X-Dup"] = "two"    # sent twice, signed as "one,two"
+    SigV4Auth(BotoCredentials(key, secret, token), SERVICE, REGION).add_auth(req)
+    hdrs = {"host": [host]}
+    for name, value in req.headers.items():
+        hdrs.setdefault(name.lower(), []).append(value)
+    return method, target, hdrs, body
+
+
+def tamper(method, target, hdrs, body):
+    hdrs = {k: list(v) for k, v in hdrs.items()}
+    auth = hdrs["authorization"][0]
+    what = rnd.randrange(13)
+    if what == 0 and body:
+        body = body[:-1] + bytes([body[-1] ^ 1])
+    elif what == 1:
+        hdrs["authorization"] = [auth[:-1] + ("0" if auth[-1] != "0" else "1")]
+    elif what == 2:
+        hdrs["x-amz-date"] = [hdrs["x-amz-date"][0][:-2] + "%02d" % ((int(hdrs["x-amz-date"][0][-3:-1]) + 1) % 60) + "Z"]
+    elif what == 3:
+        hdrs["authorization"] = [auth.replace("/eu-west-1/", "/us-west-2/")]
+    elif what == 4:
+        hdrs["authorization"] = [auth.replace("/xray/", "/logs/")]
+    elif what == 5:
+        hdrs["authorization"] = [auth.replace("CROSS", "OTHER")]
+    elif what == 6:
+        hdrs.pop("x-amz-security-token", None) or hdrs.__setitem__("x-amz-security-token", ["stray"])
+    elif what == 7:
+        hdrs["authorization"] = [auth.replace("SignedHeaders=", "SignedHeaders=X-Custom;").replace("SignedHeaders=X-Custom;host", "SignedHeaders=Host")]
+        hdrs.setdefault("x-custom", ["z"])
+    elif what == 8:
+        hdrs["authorization"] = [auth.replace("host;", "")]
+    elif what == 9:
+        hdrs["host"] = ["example.org"]
+    elif what == 10:
+        method = "DELETE"
+    elif what == 11:
+        hdrs["authorization"] = [auth.replace("SignedHeaders=", "SignedHeaders=expect;")]
+    else:
+        hdrs["x-amz-date"] = [sigv4.amz_date(sigv4.parse_amz_date(hdrs["x-amz-date"][0]) + rnd.choice([-1, 1]) * 400)]
+    return method, target, hdrs, body
+
+
+def outcome(v, method, target, hdrs, body):
+    h = fastaws.Request(method, target, fastaws.Headers(hdrs))
+    try:
+        v.verify(h, body)
+        return "ok"
+    except sigv4.AuthError as e:
+        return (e.status, e.etype, e.message)
+
+
+tally = {}
+for i in range(900):
+    r = signed_request()
+    if i % 2:
+        r = tamper(*r)
+    a, b = outcome(slow, *r), outcome(fast, *r)
+    if r[2]["authorization"][0].count("CROSS0003") and not i % 2:
+        assert a[1] == "ExpiredTokenException", a
+    assert a == b, "verifiers differ on %r:\nbotocore: %r\nfast:     %r" % (r[:3], a, b)
+    k = "accepted" if a == "ok" else a[1] + (" (expired)" if "expired:" in a[2] else "")
+    tally[k] = tally.get(k, 0) + 1
+assert tally.get("accepted", 0) >= 300 and tally.get("ExpiredTokenException", 0) >= 30 and tally.get("InvalidSignatureException", 0) >= 80, tally
+assert seen["hashlib"] >= 300 and seen["botocore"] >= 100, seen
+print("signatures: 900 requests, the same answer with and without FastSigner (%s); signatures computed "
+      "by hashlib %d times, all equal to botocore's; by botocore %d times"
+      % (", ".join("%s %d" % kv for kv in sorted(tally.items())), seen["hashlib"], seen["botocore"]))
+EOF
+
+# Then the two fakes side by side, same credentials: the count-only one must
+# answer every request as the normal one does (status, error type, message).
+cat >"$T/creds2.json" <<EOF
+[{"AccessKeyId": "ASIATEMPFAKE0001", "SecretAccessKey": "temp/secret/1", "Token": "session-token-1",
+  "Expiration": "$(date -u -d '+1 hour' +%Y-%m-%dT%H:%M:%SZ)"},
+ {"AccessKeyId": "ASIATEMPFAKE0002", "SecretAccessKey": "temp/secret/2", "Token": "session-token-2",
+  "Expiration": "$(date -u -d '-1 minute' +%Y-%m-%dT%H:%M:%SZ)"}]
+EOF
+start_fake xn xray_api.py --region "$REGION" --access-key "$KEY" --secret-key "$SECRET" --creds-file "$T/creds2.json"
+start_fake xc xray_api.py --count-only --workers 3 --region "$REGION" --access-key "$KEY" --secret-key "$SECRET" \
+  --creds-file "$T/creds2.json"
+# answer_of NAME FILE PATH CURL ARGS...: "status type message" of a request to
+# fake NAME (ports in messages shown as PORT)
+answer_of() {
+  local name=$1 file=$2 path=$3; shift 3
+  local url_var="URL_$name" code
+  code=$(curl -sS -o "$T/$name.body" -D "$T/$name.headers" -w '%{http_code}' --max-time 10 \
+    --data-binary @"$file" "$@" "${!url_var}$path")
+  printf '%s %s %s' "$code" "$(tr -d '\r' <"$T/$name.headers" | sed -n 's/^x-amzn-ErrorType: *//Ip' | head -n 1)" \
+    "$("$AWS_PY" -c 'import json, re, sys
+try:
+    d = json.load(open(sys.argv[1]))
+except ValueError:
+    d = {}
+if "message" in d or "Message" in d:
+    # what differs between the two fakes: their ports, hence the hash of
+    # the canonical request; the second the request was signed in
+    m = re.sub(r"127\.0\.0\.1:[0-9]+", "HOST:PORT", d.get("message") or d.get("Message"))
+    print(re.sub(r"\b[0-9]{8}T[0-9]{6}Z\b", "DATE", re.sub(r"\n[0-9a-f]{64}\x27\n$", "\nHASH\n", m)))
+elif "UnprocessedTraceSegments" in d:
+    print(json.dumps(d["UnprocessedTraceSegments"]))
+else:
+    print(json.dumps(sorted(k for k in d if k != "nextSequenceToken")))' "$T/$name.body")"
+}
+# same_xray WHAT WANT_STATUS FILE CURL ARGS...
+same_xray() {
+  local what=$1 want=$2 file=$3 a b; shift 3
+  a=$(answer_of xn "$file" /TraceSegments -H 'Content-Type: application/json' "$@")
+  b=$(answer_of xc "$file" /TraceSegments -H 'Content-Type: application/json' "$@")
+  [ "$a" = "$b" ] || it_fail "count-only, $what: got '$b', the normal fake says '$a'"
+  [ "${b%% *}" = "$want" ] || it_fail "count-only, $what: status ${b%% *}, want $want: $b"
+}
+SIG=(--aws-sigv4 "aws:amz:$REGION:xray" -u "$KEY:$SECRET")
+same_xray "valid" 200 "$T/one.json" "${SIG[@]}"
+same_xray "unsigned" 403 "$T/one.json"
+same_xray "incomplete" 403 "$T/one.json" -H 'Authorization: AWS4-HMAC-SHA256 Credential=x'
+same_xray "bad secret" 403 "$T/one.json" --aws-sigv4 "aws:amz:$REGION:xray" -u "$KEY:wrong-secret"
+same_xray "signed but absent" 403 "$T/one.json" "${SIG[@]}" -H 'Expect:'
+same_xray "wrong region" 403 "$T/one.json" --aws-sigv4 "aws:amz:us-west-2:xray" -u "$KEY:$SECRET"
+same_xray "wrong service" 403 "$T/one.json" --aws-sigv4 "aws:amz:$REGION:logs" -u "$KEY:$SECRET"
+same_xray "unknown key" 403 "$T/one.json" --aws-sigv4 "aws:amz:$REGION:xray" -u "AKIDUNKNOWN00000:$SECRET"
+same_xray "two Content-Type headers" 403 "$T/one.json" "${SIG[@]}" -H 'Content-Type: text/plain'
+same_xray "temporary credentials" 200 "$T/one.json" --aws-sigv4 "aws:amz:$REGION:xray" \
+  -u "ASIATEMPFAKE0001:temp/secret/1" -H 'X-Amz-Security-Token: session-token-1'
+same_xray "no token" 403 "$T/one.json" --aws-sigv4 "aws:amz:$REGION:xray" -u "ASIATEMPFAKE0001:temp/secret/1"
+same_xray "wrong token" 403 "$T/one.json" --aws-sigv4 "aws:amz:$REGION:xray" \
+  -u "ASIATEMPFAKE0001:temp/secret/1" -H 'X-Amz-Security-Token: session-token-2'
+same_xray "expired" 403 "$T/one.json" --aws-sigv4 "aws:amz:$REGION:xray" \
+  -u "ASIATEMPFAKE0002:temp/secret/2" -H 'X-Amz-Security-Token: session-token-2'
+same_xray "a token with a long-term key" 403 "$T/one.json" "${SIG[@]}" -H 'X-Amz-Security-Token: session-token-1'
+docs "${many[@]}" >"$T/x51.json"
+same_xray "51 documents" 400 "$T/x51.json" "${SIG[@]}"
+docs "$big" "$(seg 00000000000000f2)" >"$T/xbig.json"
+same_xray "a document over 64 kB" 200 "$T/xbig.json" "${SIG[@]}"
+echo 'not json' >"$T/notjson.json"
+same_xray "not JSON" 400 "$T/notjson.json" "${SIG[@]}"
+echo '{"Other": []}' >"$T/other.json"
+same_xray "no TraceSegmentDocuments" 400 "$T/other.json" "${SIG[@]}"
+echo '{"TraceSegmentDocuments": [1, 2]}' >"$T/numbers.json"
+same_xray "documents not strings" 400 "$T/numbers.json" "${SIG[@]}"
+same_xray "PUT" 404 "$T/one.json" "${SIG[@]}" -X PUT
+same_xray "gzip" 400 "$T/one.json" "${SIG[@]}" -H 'Content-Encoding: gzip'
+post "$URL_xn" /_fake/clock '{"skew": 600}'
+post "$URL_xc" /_fake/clock '{"skew": -600}'
+post "$URL_xc" /_fake/clock '{"skew": 600}'
+a=$(answer_of xn "$T/one.json" /TraceSegments "${SIG[@]}")
+b=$(answer_of xc "$T/one.json" /TraceSegments "${SIG[@]}")
+expect "count-only, skewed clock" "${b%% Signature expired*}" "${a%% Signature expired*}"
+[[ $b == "403 InvalidSignatureException Signature expired: "* ]] || it_fail "count-only, skewed clock: $b"
+expect "count-only, clock_skew" "$(stat_of "$URL_xc" clock_skew)" 600.0
+post "$URL_xn" /_fake/clock '{"skew": 0}'
+post "$URL_xc" /_fake/clock '{"skew": 0}'
+post "$URL_xc" /_fake/credentials '{"expire": true}'
+b=$(answer_of xc "$T/one.json" /TraceSegments --aws-sigv4 "aws:amz:$REGION:xray" \
+  -u "ASIATEMPFAKE0001:temp/secret/1" -H 'X-Amz-Security-Token: session-token-1')
+expect "count-only, expired by control" "${b:0:26}" "403 ExpiredTokenException "
+post "$URL_xc" /_fake/credentials '{"add": [{"AccessKeyId": "AKIDADDED0000001", "SecretAccessKey": "added/secret"}]}'
+b=$(answer_of xc "$T/one.json" /TraceSegments --aws-sigv4 "aws:amz:$REGION:xray" -u "AKIDADDED0000001:added/secret")
+expect "count-only, added credentials" "${b%% *}" 200
+code=$(curl -sS -o "$T/body" -w '%{http_code}' -X POST --data '{"kind":"throttle"}' "$URL_xc/_fake/faults")
+expect "count-only, no faults" "$code $(jget "$T/body" 'd["error"]')" \
+  "400 /_fake/faults is not available with --count-only"
+# Counted: the 64 kB document is not, the others are.
+expect "count-only, counted" "$(stat_of "$URL_xc" counted)" 4
+expect "count-only, too large" "$(stat_of "$URL_xc" unprocessed_codes)" '{"SegmentTooLarge": 1}'
+
+# Over the wire as the exporter talks: 6 keep-alive connections at once, 5
+# requests each (one connection pipelines two requests in one write, one
+# ends its header lines with LF alone), then one request without a
+# Content-Length (411, and the connection closes). Counted over all the
+# workers, and reset for all of them.
+post "$URL_xc" /_fake/reset '{}'
+expect "count-only, reset" "$(stat_of "$URL_xc" counted)/$(stat_of "$URL_xc" requests)" 0/0
+docs "$(seg 0000000000000401)" "$(seg 0000000000000402)" "$(seg 0000000000000403)" >"$T/three.json"
+"$AWS_PY" - "$URL_xc" "$KEY" "$SECRET" "$REGION" "$T/three.json" <<'EOF' || it_fail "count-only over keep-alive connections"
+import json, socket, sys
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+url, key, secret, region, path = sys.argv[1:]
+host = url[len("http://"):]
+body = open(path, "rb").read()
+
+
+def signed(eol="\r\n", length=True):
+    req = AWSRequest(method="POST", url=url + "/TraceSegments", data=body,
+                     headers={"Content-Type": "application/json"})
+    SigV4Auth(Credentials(key, secret), "xray", region).add_auth(req)
+    head = "POST /TraceSegments HTTP/1.1" + eol + "Host: " + host + eol
+    head += "".join("%s: %s%s" % (k, v, eol) for k, v in req.headers.items())
+    if length:
+        head += "Content-Length: %d%s" % (len(body), eol)
+    return (head + eol).encode() + body
+
+
+def answer(f):
+    status = f.readline()
+    n = 0
+    while True:
+        line = f.readline()
+        if line in (b"\r\n", b""):
+            break
+        if line.lower().startswith(b"content-length:"):
+            n = int(line.split(b":")[1])
+    return status, f.read(n)
+
+
+conns = [socket.create_connection(("127.0.0.1", int(host.split(":")[1]))) for _ in range(6)]
+files = [c.makefile("rb") for c in conns]
+sent = 0
+for rnd in range(5):
+    for i, c in enumerate(conns):
+        if i == 0 and rnd == 0:
+            c.sendall(signed() + signed())
+            expect = 2
+        else:
+            c.sendall(signed("\n" if i == 1 else "\r\n"))
+            expect = 1
+        for _ in range(expect):
+            status, data = answer(files[i])
+            assert status.startswith(b"HTTP/1.1 200 "), (status, data)
+            assert json.loads(data) == {"UnprocessedTraceSegments": []}, data
+            sent += 1
+c = socket.create_connection(("127.0.0.1", int(host.split(":")[1])))
+c.sendall(signed(length=False)[:-len(body)])
+f = c.makefile("rb")
+status, data = answer(f)
+assert status.startswith(b"HTTP/1.1 411 "), status
+assert f.read() == b"", "the connection stays open after a 411"
+assert sent == 31, sent
+EOF
+expect "count-only, counted over workers" "$(stat_of "$URL_xc" counted)" 93
+expect "count-only, requests" "$(stat_of "$URL_xc" requests)" 32
+expect "count-only, statuses" "$(stat_of "$URL_xc" statuses)" '{"200": 31, "411": 1}'
+busy=$(stat_of "$URL_xc" worker_requests | "$AWS_PY" -c 'import json,sys; print(sum(1 for n in json.load(sys.stdin) if n))')
+[ "$busy" -ge 2 ] || it_fail "count-only: one worker served every connection: $(stat_of "$URL_xc" worker_requests)"
+# Expect: 100-continue is answered (curl would wait 5 s for it), chunked bodies are read.
+start=$(date +%s%N)
+b=$(answer_of xc "$T/xbig.json" /TraceSegments "${SIG[@]}" -H 'Content-Type: application/json' \
+  -H 'Expect: 100-continue' --expect100-timeout 5)
+[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 4000 ] || it_fail "count-only: no 100 Continue"
+expect "count-only, Expect: 100-continue" "${b%% *}" 200
+b=$(answer_of xc "$T/one.json" /TraceSegments "${SIG[@]}" -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked')
+expect "count-only, chunked" "${b%% *}" 200
+expect "count-only, counted at the end" "$(stat_of "$URL_xc" counted)" 95
+
 # ------------------------------------------------------------- CloudWatch Logs
 start_fake logs cloudwatch_logs.py --region "$REGION" --access-key "$KEY" --secret-key "$SECRET" \
   --store "$T/logs.jsonl" --allow-missing-signed-headers
@@ -362,6 +675,101 @@ expect "logs deviations" "$(stat_of "$URL_logs" deviations)" 0
 code=$(events /cruddur/api w1 0 | logs PutLogEvents -H 'Expect:')
 expect "lenient signed but absent" "$code" 200
 expect "lenient deviation" "$(stat_of "$URL_logs" deviations)" 1
+
+# ------------------------------------------------ CloudWatch Logs, --count-only
+# Side by side again: every operation answered as the normal fake answers
+# it, group and stream creation shared by all the workers (each request
+# here comes on a new connection), events counted as the normal fake
+# stores them.
+start_fake ln cloudwatch_logs.py --region "$REGION" --access-key "$KEY" --secret-key "$SECRET"
+start_fake lc cloudwatch_logs.py --count-only --workers 3 --region "$REGION" --access-key "$KEY" --secret-key "$SECRET"
+# same_logs WHAT WANT_STATUS OPERATION FILE
+same_logs() {
+  local what=$1 want=$2 op=$3 file=$4 a b
+  local args=(--aws-sigv4 "aws:amz:$REGION:logs" -u "$KEY:$SECRET" -H 'Content-Type: application/x-amz-json-1.1'
+              -H "X-Amz-Target: Logs_20140328.$op")
+  a=$(answer_of ln "$file" / "${args[@]}")
+  b=$(answer_of lc "$file" / "${args[@]}")
+  [ "$a" = "$b" ] || it_fail "count-only, $what: got '$b', the normal fake says '$a'"
+  [ "${b%% *}" = "$want" ] || it_fail "count-only, $what: status ${b%% *}, want $want: $b"
+}
+# body FILE PYTHON-EXPRESSION: a request body (now: the time in ms; ev(offsets...): events)
+body() {
+  "$AWS_PY" -c '
+import json, sys, time
+now = int(time.time() * 1000)
+def ev(*offsets, size=40):
+    return [{"timestamp": now + o, "message": ("GET /api/activities/home 200 %d " % i).ljust(size, "x")}
+            for i, o in enumerate(offsets)]
+print(json.dumps(eval(sys.argv[1])))' "$2" >"$1"
+}
+G='"logGroupName": "/cruddur/api"'
+S='"logGroupName": "/cruddur/api", "logStreamName": "w1"'
+body "$T/c1" "{$S, 'logEvents': ev(0)}"
+same_logs "no group" 400 PutLogEvents "$T/c1"
+body "$T/c2" "{$G}"
+same_logs "create group" 200 CreateLogGroup "$T/c2"
+same_logs "group twice" 400 CreateLogGroup "$T/c2"
+same_logs "no stream" 400 PutLogEvents "$T/c1"
+body "$T/c3" "{$S}"
+same_logs "create stream" 200 CreateLogStream "$T/c3"
+same_logs "stream twice" 400 CreateLogStream "$T/c3"
+body "$T/c4" "{'logGroupName': '/nope', 'logStreamName': 'w1'}"
+same_logs "stream without group" 400 CreateLogStream "$T/c4"
+for _ in 1 2 3; do
+  same_logs "put" 200 PutLogEvents "$T/c1"
+done
+body "$T/c5" "{$S, 'logEvents': ev(-2000, -1000, 0)}"
+same_logs "put 3" 200 PutLogEvents "$T/c5"
+body "$T/c6" "{$S, 'logEvents': []}"
+same_logs "no events" 400 PutLogEvents "$T/c6"
+body "$T/c7" "{$S, 'logEvents': ev(0, -1000)}"
+same_logs "order" 400 PutLogEvents "$T/c7"
+body "$T/c8" "{$S, 'logEvents': ev(-30 * 3600000, 0)}"
+same_logs "24 hours" 400 PutLogEvents "$T/c8"
+body "$T/c9" "{$S, 'logEvents': [{'timestamp': now, 'message': '\u00e9' * 524276}]}"
+same_logs "event too large" 400 PutLogEvents "$T/c9"
+body "$T/c10" "{$S, 'logEvents': ev(*[0] * 6, size=200000)}"
+same_logs "upload too large" 400 PutLogEvents "$T/c10"
+body "$T/c11" "{$S, 'logEvents': ev(*[0] * 10001, size=1)}"
+same_logs "10001 events" 400 PutLogEvents "$T/c11"
+body "$T/c12" "{$S, 'logEvents': ev(*[0] * 10000, size=78)}"
+same_logs "10000 events, 1 MB" 200 PutLogEvents "$T/c12"
+body "$T/c13" "{$S, 'logEvents': [{'timestamp': now, 'message': ''}, {'timestamp': -1, 'message': 'x'}, {'message': 'y'}]}"
+same_logs "bad events" 400 PutLogEvents "$T/c13"
+body "$T/c14" "{$S, 'logEvents': [{'timestamp': 'now', 'message': 'x'}]}"
+same_logs "a string timestamp" 400 PutLogEvents "$T/c14"
+body "$T/c15" "{$S, 'logEvents': [{'timestamp': now, 'message': 3}]}"
+same_logs "a number for a message" 400 PutLogEvents "$T/c15"
+body "$T/c16" "{$S, 'logEvents': ['x']}"
+same_logs "an event not an object" 400 PutLogEvents "$T/c16"
+body "$T/c17" "{'logGroupName': 'bad name!', 'logStreamName': '', 'logEvents': ev(0)}"
+same_logs "bad names" 400 PutLogEvents "$T/c17"
+body "$T/c18" "{$S, 'logEvents': ev(-15 * 86400000, -15 * 86400000 + 1000, -5000, 0, 3 * 3600000)}"
+same_logs "too old and too new" 200 PutLogEvents "$T/c18"
+expect "count-only, rejected info" "$(jget "$T/lc.body" 'd["rejectedLogEventsInfo"]')" \
+  "{'tooOldLogEventEndIndex': 2, 'tooNewLogEventStartIndex': 4}"
+body "$T/c19" "{$G, 'retentionInDays': 2}"
+same_logs "bad retention" 400 PutRetentionPolicy "$T/c19"
+body "$T/c20" "{$G, 'retentionInDays': 1}"
+same_logs "retention" 200 PutRetentionPolicy "$T/c20"
+body "$T/c21" "{$S, 'logEvents': ev(-2 * 86400000, -1000)}"
+same_logs "expired by retention" 200 PutLogEvents "$T/c21"
+expect "count-only, expired info" "$(jget "$T/lc.body" 'd["rejectedLogEventsInfo"]')" "{'expiredLogEventEndIndex': 1}"
+body "$T/c22" "{$G, 'logStreamNamePrefix': 'w'}"
+same_logs "describe" 200 DescribeLogStreams "$T/c22"
+expect "count-only, describe" "$(jget "$T/lc.body" '[s["logStreamName"] for s in d["logStreams"]]')" "['w1']"
+same_logs "unknown operation" 400 Nope "$T/c22"
+expect "count-only, counted as stored" "$(stat_of "$URL_lc" counted)" "$(stat_of "$URL_ln" accepted)"
+expect "count-only, events counted" "$(stat_of "$URL_lc" counted)" 10009
+expect "count-only, same refusals" "$(stat_of "$URL_lc" refused)" "$(stat_of "$URL_ln" refused)"
+post "$URL_ln" /_fake/delete '{"group": "/cruddur/api", "stream": "w1"}'
+post "$URL_lc" /_fake/delete '{"group": "/cruddur/api", "stream": "w1"}'
+same_logs "deleted stream" 400 PutLogEvents "$T/c1"
+post "$URL_lc" /_fake/reset '{}'
+expect "count-only, reset" "$(stat_of "$URL_lc" counted)/$(stat_of "$URL_lc" groups)/$(stat_of "$URL_lc" requests)" 0/0/0
+busy=$(stat_of "$URL_lc" worker_requests)
+expect "count-only, workers after reset" "$busy" "[0, 0, 0]"
 
 # ------------------------------------------------------------- X-Ray daemon
 rm -f "$T/daemon.port" "$T/daemon.ctl"

@@ -47,6 +47,13 @@ accepted/unique/duplicates (by trace_id:id, completed documents),
 in_progress, segments, independent_subsegments, embedded_subsegments,
 unprocessed_invalid, unprocessed_injected, requests_refused.
 
+--count-only (benchmarks of the exporter; served by fastaws.py, in
+--workers processes): signatures checked as always, and each request as a
+whole (JSON, a TraceSegmentDocuments list of strings, at most 50, each at
+most 64 kB: over that SegmentTooLarge in UnprocessedTraceSegments, as
+above); documents are counted ("counted" in /_fake/stats), not parsed or
+stored. No faults or poison in that mode.
+
 Faults (besides sigv4.py's; "throttle" is 429 ThrottledException "Rate
 exceeded", "unavailable" 503 ServiceUnavailableException):
   {"kind": "unprocessed", "count": 2, "code": "ThrottledException",
@@ -59,6 +66,7 @@ Poison (POST /_fake/poison {"match": "x"}): a document containing x comes
 back unprocessed with ErrorCode InvalidSegment.
 """
 
+import itertools
 import json
 import math
 import os
@@ -68,6 +76,7 @@ import threading
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fastaws  # noqa: E402
 import sigv4  # noqa: E402
 
 MAX_DOCUMENTS = 50
@@ -312,16 +321,24 @@ class Checker:
                     raise Invalid("InvalidCause", sub)
 
 
+def too_large(text):
+    """The UnprocessedTraceSegment for a document over 64 kB (UTF-8), else None."""
+    if len(text) * 4 <= MAX_DOCUMENT_BYTES or len(text.encode("utf-8", "surrogatepass")) <= MAX_DOCUMENT_BYTES:
+        return None
+    u = {"ErrorCode": "SegmentTooLarge",
+         "Message": "Invalid segment. ErrorCode: SegmentTooLarge, Cause: null"}
+    m = re.search(r'"id"\s*:\s*"([0-9a-fA-F]{16})"', text)
+    if m:
+        u["Id"] = m.group(1)
+    return u
+
+
 def check_document(text, deviate):
     """Checks one segment document string. Returns (ok, info):
     ok: (doc, key, in_progress, kind, embedded); not ok: an
     UnprocessedTraceSegment dict."""
-    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
-        u = {"ErrorCode": "SegmentTooLarge",
-             "Message": "Invalid segment. ErrorCode: SegmentTooLarge, Cause: null"}
-        m = re.search(r'"id"\s*:\s*"([0-9a-fA-F]{16})"', text)
-        if m:
-            u["Id"] = m.group(1)
+    u = too_large(text)
+    if u is not None:
         return False, u
     try:
         doc = json.loads(text)
@@ -414,7 +431,7 @@ class XRay(sigv4.Receiver):
                                "1 validation error detected: Value null at 'traceSegmentDocuments' "
                                "failed to satisfy constraint: Member must not be null")
         docs = req["TraceSegmentDocuments"]
-        if not isinstance(docs, list) or not all(isinstance(d, str) for d in docs):
+        if not isinstance(docs, list) or not all(map(isinstance, docs, itertools.repeat(str))):
             return self.refuse(400, "SerializationException",
                                "TraceSegmentDocuments must be a list of strings")
         for k in req:
@@ -426,10 +443,7 @@ class XRay(sigv4.Receiver):
         if not docs:
             self.state.deviate("a request without documents")
         if self.count_only:
-            # for benchmarks of the exporter: signature and request limits
-            # checked, documents counted, not parsed or stored
-            self.bump("counted", len(docs))
-            return sigv4.Answer(200, {"UnprocessedTraceSegments": []})
+            return self.count_documents(docs)
         with self.state.lock:
             poison = list(self.state.poison)
         unprocessed = []
@@ -481,12 +495,26 @@ class XRay(sigv4.Receiver):
         self.state.accept(done)
         return sigv4.Answer(200, {"UnprocessedTraceSegments": unprocessed})
 
+    def count_documents(self, docs):
+        """--count-only: the request passed handle()'s checks; documents
+        over 64 kB come back as the service sends them, the others are
+        counted, neither parsed nor stored."""
+        unprocessed = []
+        if docs and max(map(len, docs)) * 4 > MAX_DOCUMENT_BYTES:
+            for text in docs:
+                u = too_large(text)
+                if u is not None:
+                    self.bump("unprocessed_invalid")
+                    self.bump("code:SegmentTooLarge")
+                    unprocessed.append(u)
+        self.bump("counted", len(docs) - len(unprocessed))
+        return sigv4.Answer(200, {"UnprocessedTraceSegments": unprocessed})
+
 
 def extra_args(ap):
     ap.add_argument("--store", help="append every accepted document to this file (JSON lines)")
     ap.add_argument("--max-body", type=int, default=8 * 1024 * 1024)
-    ap.add_argument("--count-only", action="store_true",
-                    help="benchmarks: check signatures and request limits, count documents, store nothing")
+    fastaws.add_args(ap, "documents")
 
 
 if __name__ == "__main__":
