@@ -61,7 +61,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import sigv4  # noqa: E402
 
 MAX_WORKERS = 16
-MAX_HEAD = 65536 + 100 * 65536     # http.server: 64 kB lines, 100 headers
+MAX_HEAD = 256 * 1024              # a request's head; larger: 431
 MAX_BODY = 64 * 1024 * 1024        # larger: 413 and the connection closed
 RECV = 256 * 1024
 U64 = struct.Struct("<Q")
@@ -203,7 +203,7 @@ class Server:
 
 
 class Conn:
-    __slots__ = ("sock", "fd", "buf", "pos", "out", "head", "closing", "continued")
+    __slots__ = ("sock", "fd", "buf", "pos", "out", "head", "closing", "continued", "mask")
 
     def __init__(self, sock):
         self.sock = sock
@@ -214,6 +214,7 @@ class Conn:
         self.head = None        # (method, path, version, headers, close) once parsed
         self.closing = False    # close once out is sent
         self.continued = False  # 100 Continue sent for this request
+        self.mask = select.EPOLLIN
 
 
 class BadRequest(Exception):
@@ -388,7 +389,8 @@ class Worker:
                 "faults_served": st.faults_served, "gzip_requests": st.gzip_requests,
                 "accepted": list(st.accepted[:1000]), "seen": dict(list(st.seen.items())[:1000]),
                 "rejected_records": st.rejected_records,
-                "deviations": list(st.deviations[:200]), "extra": dict(st.extra),
+                "deviations": [d[:1000] for d in st.deviations[:20]], "ndev": len(st.deviations),
+                "extra": dict(st.extra),
             }
         with rc.lock:
             mine["rc"] = dict(rc.counts)
@@ -409,7 +411,7 @@ class Worker:
         self.publish()
         gen = self.shared.get(HDR_RESET)
         tot = {"requests": 0, "statuses": {}, "faults_served": 0, "gzip_requests": 0, "accepted": [],
-               "seen": {}, "rejected_records": 0, "deviations": [], "extra": {}, "rc": {}}
+               "seen": {}, "rejected_records": 0, "deviations": [], "ndev": 0, "extra": {}, "rc": {}}
         auth, keys, reloads = {}, {}, 0
         per_worker = [0] * self.shared.workers
         for i in range(self.shared.workers):
@@ -424,7 +426,7 @@ class Worker:
                 continue
             m = c["mine"]
             per_worker[i] = m["requests"]
-            for k in ("requests", "faults_served", "gzip_requests", "rejected_records"):
+            for k in ("requests", "faults_served", "gzip_requests", "rejected_records", "ndev"):
                 tot[k] += m[k]
             for k in ("statuses", "seen", "extra", "rc"):
                 add_into(tot[k], m[k])
@@ -438,7 +440,9 @@ class Worker:
              st.rejected_records, st.extra) = (tot["requests"], tot["statuses"], tot["faults_served"],
                                                tot["gzip_requests"], tot["accepted"], tot["seen"],
                                                tot["rejected_records"], tot["extra"])
-            st.deviations = tot["deviations"][:200]
+            # as many as the workers noted (at most 200, as State keeps), the samples first
+            n = min(200, tot["ndev"])
+            st.deviations = (tot["deviations"] + [""] * n)[:n]
             rc.counts, v.counts, v.keys, creds.reloads = tot["rc"], auth, keys, reloads
             out = st.stats()
             out["worker_requests"] = per_worker
@@ -663,7 +667,8 @@ class Worker:
         return json_answer(404, {"error": "no such control endpoint"})
 
     def merged_stats_records(self):
-        self.merged_stats()
+        self.sync()
+        self.publish()
         out = []
         gen = self.shared.get(HDR_RESET)
         for i in range(self.shared.workers):
@@ -673,7 +678,9 @@ class Worker:
         return out
 
     def merged_deviations(self):
-        self.merged_stats()
+        """The samples the workers keep (20 each)."""
+        self.sync()
+        self.publish()
         out = []
         gen = self.shared.get(HDR_RESET)
         for i in range(self.shared.workers):
@@ -694,8 +701,9 @@ class Worker:
     def accept(self, ep):
         now = time.monotonic()
         if not self.fewest():
-            # Leave it to a worker with fewer connections, unless none takes it.
-            if self.deferring_since is None:
+            # Leave it to a worker with fewer connections, unless none takes
+            # it within 50 ms (an older start: a connection another took).
+            if self.deferring_since is None or now - self.deferring_since > 0.5:
                 self.deferring_since = now
             if now - self.deferring_since < 0.05:
                 ep.modify(self.lsock.fileno(), 0)
@@ -741,7 +749,7 @@ class Worker:
                 return False
             del c.out[:sent]
         if c.out:
-            ep.modify(c.fd, select.EPOLLOUT)    # no more reading until this is out
+            self.watch(ep, c, select.EPOLLOUT)  # no more reading until this is out
         elif c.closing:
             try:
                 c.sock.shutdown(socket.SHUT_WR)
@@ -750,8 +758,13 @@ class Worker:
             self.close(ep, c)
             return False
         else:
-            ep.modify(c.fd, select.EPOLLIN)
+            self.watch(ep, c, select.EPOLLIN)
         return True
+
+    def watch(self, ep, c, mask):
+        if c.mask != mask:
+            ep.modify(c.fd, mask)
+            c.mask = mask
 
     def run(self):
         ep = select.epoll()

@@ -142,7 +142,7 @@ class Credentials:
         self.lock = threading.Lock()
         self.static = {}
         for c in static or []:
-            self.static[c["AccessKeyId"]] = c
+            self.static[c["AccessKeyId"]] = self.entry(c)
         self.extra = {}
         self.path = creds_file
         self.file_sig = None

@@ -388,36 +388,64 @@ EOF
 start_fake xn xray_api.py --region "$REGION" --access-key "$KEY" --secret-key "$SECRET" --creds-file "$T/creds2.json"
 start_fake xc xray_api.py --count-only --workers 3 --region "$REGION" --access-key "$KEY" --secret-key "$SECRET" \
   --creds-file "$T/creds2.json"
-# answer_of NAME FILE PATH CURL ARGS...: "status type message" of a request to
-# fake NAME (ports in messages shown as PORT)
+# answer_of NAME FILE PATH CURL ARGS...: "status error-type" of a request to
+# fake NAME; the answer's body stays in $T/cmp/$CASE.NAME.body.
+mkdir -p "$T/cmp"
+: >"$T/cmp/cases"
+CASE=0
 answer_of() {
   local name=$1 file=$2 path=$3; shift 3
-  local url_var="URL_$name" code
-  code=$(curl -sS -o "$T/$name.body" -D "$T/$name.headers" -w '%{http_code}' --max-time 10 \
-    --data-binary @"$file" "$@" "${!url_var}$path")
-  printf '%s %s %s' "$code" "$(tr -d '\r' <"$T/$name.headers" | sed -n 's/^x-amzn-ErrorType: *//Ip' | head -n 1)" \
-    "$("$AWS_PY" -c 'import json, re, sys
-try:
-    d = json.load(open(sys.argv[1]))
-except ValueError:
-    d = {}
-if "message" in d or "Message" in d:
-    # what differs between the two fakes: their ports, hence the hash of
-    # the canonical request; the second the request was signed in
-    m = re.sub(r"127\.0\.0\.1:[0-9]+", "HOST:PORT", d.get("message") or d.get("Message"))
-    print(re.sub(r"\b[0-9]{8}T[0-9]{6}Z\b", "DATE", re.sub(r"\n[0-9a-f]{64}\x27\n$", "\nHASH\n", m)))
-elif "UnprocessedTraceSegments" in d:
-    print(json.dumps(d["UnprocessedTraceSegments"]))
-else:
-    print(json.dumps(sorted(k for k in d if k != "nextSequenceToken")))' "$T/$name.body")"
+  local url_var="URL_$name"
+  curl -sS -o "$T/cmp/$CASE.$name.body" -w '%{http_code} %header{x-amzn-errortype}' --max-time 10 \
+    --data-binary @"$file" "$@" "${!url_var}$path"
 }
-# same_xray WHAT WANT_STATUS FILE CURL ARGS...
-same_xray() {
-  local what=$1 want=$2 file=$3 a b; shift 3
-  a=$(answer_of xn "$file" /TraceSegments -H 'Content-Type: application/json' "$@")
-  b=$(answer_of xc "$file" /TraceSegments -H 'Content-Type: application/json' "$@")
+# same_answer A B WHAT WANT_STATUS FILE PATH CURL ARGS...: fakes A and B
+# answer alike (status and type here, the rest in same_messages)
+same_answer() {
+  local fa=$1 fb=$2 what=$3 want=$4 file=$5 path=$6 a b; shift 6
+  a=$(answer_of "$fa" "$file" "$path" "$@")
+  b=$(answer_of "$fb" "$file" "$path" "$@")
   [ "$a" = "$b" ] || it_fail "count-only, $what: got '$b', the normal fake says '$a'"
   [ "${b%% *}" = "$want" ] || it_fail "count-only, $what: status ${b%% *}, want $want: $b"
+  printf '%s %s %s %s\n' "$CASE" "$fa" "$fb" "$what" >>"$T/cmp/cases"
+  LAST=$T/cmp/$CASE.$fb.body
+  CASE=$((CASE + 1))
+}
+# same_messages: the answers' messages or bodies alike, for every case so far
+# (the fakes' ports, so the hash of a canonical request, and the second a
+# request was signed in may differ)
+same_messages() {
+  "$AWS_PY" - "$T/cmp" <<'EOF' || it_fail "count-only: answers differ"
+import json, re, sys
+
+
+def shown(path):
+    try:
+        d = json.load(open(path))
+    except ValueError:
+        d = {}
+    if "message" in d or "Message" in d:
+        m = re.sub(r"127\.0\.0\.1:[0-9]+", "HOST:PORT", d.get("message") or d.get("Message"))
+        return re.sub(r"\b[0-9]{8}T[0-9]{6}Z\b", "DATE", re.sub(r"\n[0-9a-f]{64}'\n$", "\nHASH\n", m))
+    if "UnprocessedTraceSegments" in d:
+        return d["UnprocessedTraceSegments"]
+    return sorted(k for k in d if k != "nextSequenceToken")
+
+
+n = 0
+for line in open(sys.argv[1] + "/cases"):
+    case, a, b, what = line.rstrip("\n").split(" ", 3)
+    x, y = (shown("%s/%s.%s.body" % (sys.argv[1], case, f)) for f in (a, b))
+    if x != y:
+        sys.exit("count-only, %s: answered\n%s\nthe normal fake:\n%s" % (what, y, x))
+    n += 1
+print("count-only: %d answers as the normal fake's" % n)
+EOF
+  : >"$T/cmp/cases"
+}
+same_xray() {
+  local what=$1 want=$2 file=$3; shift 3
+  same_answer xn xc "$what" "$want" "$file" /TraceSegments -H 'Content-Type: application/json' "$@"
 }
 SIG=(--aws-sigv4 "aws:amz:$REGION:xray" -u "$KEY:$SECRET")
 same_xray "valid" 200 "$T/one.json" "${SIG[@]}"
@@ -449,23 +477,22 @@ echo '{"TraceSegmentDocuments": [1, 2]}' >"$T/numbers.json"
 same_xray "documents not strings" 400 "$T/numbers.json" "${SIG[@]}"
 same_xray "PUT" 404 "$T/one.json" "${SIG[@]}" -X PUT
 same_xray "gzip" 400 "$T/one.json" "${SIG[@]}" -H 'Content-Encoding: gzip'
-post "$URL_xn" /_fake/clock '{"skew": 600}'
+same_messages
 post "$URL_xc" /_fake/clock '{"skew": -600}'
 post "$URL_xc" /_fake/clock '{"skew": 600}'
-a=$(answer_of xn "$T/one.json" /TraceSegments "${SIG[@]}")
 b=$(answer_of xc "$T/one.json" /TraceSegments "${SIG[@]}")
-expect "count-only, skewed clock" "${b%% Signature expired*}" "${a%% Signature expired*}"
-[[ $b == "403 InvalidSignatureException Signature expired: "* ]] || it_fail "count-only, skewed clock: $b"
+expect "count-only, skewed clock" "$b" "403 InvalidSignatureException"
+[[ $(jget "$T/cmp/$CASE.xc.body" 'd["message"]') == "Signature expired: "* ]] ||
+  it_fail "count-only, skewed clock: $(cat "$T/cmp/$CASE.xc.body")"
 expect "count-only, clock_skew" "$(stat_of "$URL_xc" clock_skew)" 600.0
-post "$URL_xn" /_fake/clock '{"skew": 0}'
 post "$URL_xc" /_fake/clock '{"skew": 0}'
 post "$URL_xc" /_fake/credentials '{"expire": true}'
 b=$(answer_of xc "$T/one.json" /TraceSegments --aws-sigv4 "aws:amz:$REGION:xray" \
   -u "ASIATEMPFAKE0001:temp/secret/1" -H 'X-Amz-Security-Token: session-token-1')
-expect "count-only, expired by control" "${b:0:26}" "403 ExpiredTokenException "
+expect "count-only, expired by control" "$b" "403 ExpiredTokenException"
 post "$URL_xc" /_fake/credentials '{"add": [{"AccessKeyId": "AKIDADDED0000001", "SecretAccessKey": "added/secret"}]}'
 b=$(answer_of xc "$T/one.json" /TraceSegments --aws-sigv4 "aws:amz:$REGION:xray" -u "AKIDADDED0000001:added/secret")
-expect "count-only, added credentials" "${b%% *}" 200
+expect "count-only, added credentials" "$b" "200 "
 code=$(curl -sS -o "$T/body" -w '%{http_code}' -X POST --data '{"kind":"throttle"}' "$URL_xc/_fake/faults")
 expect "count-only, no faults" "$code $(jget "$T/body" 'd["error"]')" \
   "400 /_fake/faults is not available with --count-only"
@@ -548,9 +575,9 @@ start=$(date +%s%N)
 b=$(answer_of xc "$T/xbig.json" /TraceSegments "${SIG[@]}" -H 'Content-Type: application/json' \
   -H 'Expect: 100-continue' --expect100-timeout 5)
 [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 4000 ] || it_fail "count-only: no 100 Continue"
-expect "count-only, Expect: 100-continue" "${b%% *}" 200
+expect "count-only, Expect: 100-continue" "$b" "200 "
 b=$(answer_of xc "$T/one.json" /TraceSegments "${SIG[@]}" -H 'Content-Type: application/json' -H 'Transfer-Encoding: chunked')
-expect "count-only, chunked" "${b%% *}" 200
+expect "count-only, chunked" "$b" "200 "
 expect "count-only, counted at the end" "$(stat_of "$URL_xc" counted)" 95
 
 # ------------------------------------------------------------- CloudWatch Logs
@@ -685,87 +712,94 @@ start_fake ln cloudwatch_logs.py --region "$REGION" --access-key "$KEY" --secret
 start_fake lc cloudwatch_logs.py --count-only --workers 3 --region "$REGION" --access-key "$KEY" --secret-key "$SECRET"
 # same_logs WHAT WANT_STATUS OPERATION FILE
 same_logs() {
-  local what=$1 want=$2 op=$3 file=$4 a b
-  local args=(--aws-sigv4 "aws:amz:$REGION:logs" -u "$KEY:$SECRET" -H 'Content-Type: application/x-amz-json-1.1'
-              -H "X-Amz-Target: Logs_20140328.$op")
-  a=$(answer_of ln "$file" / "${args[@]}")
-  b=$(answer_of lc "$file" / "${args[@]}")
-  [ "$a" = "$b" ] || it_fail "count-only, $what: got '$b', the normal fake says '$a'"
-  [ "${b%% *}" = "$want" ] || it_fail "count-only, $what: status ${b%% *}, want $want: $b"
+  same_answer ln lc "$1" "$2" "$4" / --aws-sigv4 "aws:amz:$REGION:logs" -u "$KEY:$SECRET" \
+    -H 'Content-Type: application/x-amz-json-1.1' -H "X-Amz-Target: Logs_20140328.$3"
 }
-# body FILE PYTHON-EXPRESSION: a request body (now: the time in ms; ev(offsets...): events)
-body() {
-  "$AWS_PY" -c '
+# The request bodies, written at once (ev(offsets...): events at now + each
+# offset in ms, messages of `size` characters)
+"$AWS_PY" - "$T" <<'EOF'
 import json, sys, time
 now = int(time.time() * 1000)
+
+
 def ev(*offsets, size=40):
     return [{"timestamp": now + o, "message": ("GET /api/activities/home 200 %d " % i).ljust(size, "x")}
             for i, o in enumerate(offsets)]
-print(json.dumps(eval(sys.argv[1])))' "$2" >"$1"
+
+
+G = {"logGroupName": "/cruddur/api"}
+S = dict(G, logStreamName="w1")
+DAY = 86400000
+bodies = {
+    "c1": dict(S, logEvents=ev(0)),
+    "c2": G,
+    "c3": S,
+    "c4": {"logGroupName": "/nope", "logStreamName": "w1"},
+    "c5": dict(S, logEvents=ev(-2000, -1000, 0)),
+    "c6": dict(S, logEvents=[]),
+    "c7": dict(S, logEvents=ev(0, -1000)),
+    "c8": dict(S, logEvents=ev(-30 * 3600000, 0)),
+    "c9": dict(S, logEvents=[{"timestamp": now, "message": "\u00e9" * 524276}]),
+    "c10": dict(S, logEvents=ev(*[0] * 6, size=200000)),
+    "c11": dict(S, logEvents=ev(*[0] * 10001, size=1)),
+    "c12": dict(S, logEvents=ev(*[0] * 10000, size=78)),
+    "c13": dict(S, logEvents=[{"timestamp": now, "message": ""}, {"timestamp": -1, "message": "x"},
+                              {"message": "y"}]),
+    "c14": dict(S, logEvents=[{"timestamp": "now", "message": "x"}]),
+    "c15": dict(S, logEvents=[{"timestamp": now, "message": 3}]),
+    "c16": dict(S, logEvents=["x"]),
+    "c17": {"logGroupName": "bad name!", "logStreamName": "", "logEvents": ev(0)},
+    "c18": dict(S, logEvents=ev(-15 * DAY, -15 * DAY + 1000, -5000, 0, 3 * 3600000)),
+    "c19": dict(G, retentionInDays=2),
+    "c20": dict(G, retentionInDays=1),
+    "c21": dict(S, logEvents=ev(-2 * DAY, -1000)),
+    "c22": dict(G, logStreamNamePrefix="w"),
 }
-G='"logGroupName": "/cruddur/api"'
-S='"logGroupName": "/cruddur/api", "logStreamName": "w1"'
-body "$T/c1" "{$S, 'logEvents': ev(0)}"
+for name, b in bodies.items():
+    with open("%s/%s" % (sys.argv[1], name), "w") as f:
+        json.dump(b, f)
+EOF
 same_logs "no group" 400 PutLogEvents "$T/c1"
-body "$T/c2" "{$G}"
 same_logs "create group" 200 CreateLogGroup "$T/c2"
 same_logs "group twice" 400 CreateLogGroup "$T/c2"
 same_logs "no stream" 400 PutLogEvents "$T/c1"
-body "$T/c3" "{$S}"
 same_logs "create stream" 200 CreateLogStream "$T/c3"
 same_logs "stream twice" 400 CreateLogStream "$T/c3"
-body "$T/c4" "{'logGroupName': '/nope', 'logStreamName': 'w1'}"
 same_logs "stream without group" 400 CreateLogStream "$T/c4"
 for _ in 1 2 3; do
   same_logs "put" 200 PutLogEvents "$T/c1"
 done
-body "$T/c5" "{$S, 'logEvents': ev(-2000, -1000, 0)}"
 same_logs "put 3" 200 PutLogEvents "$T/c5"
-body "$T/c6" "{$S, 'logEvents': []}"
 same_logs "no events" 400 PutLogEvents "$T/c6"
-body "$T/c7" "{$S, 'logEvents': ev(0, -1000)}"
 same_logs "order" 400 PutLogEvents "$T/c7"
-body "$T/c8" "{$S, 'logEvents': ev(-30 * 3600000, 0)}"
 same_logs "24 hours" 400 PutLogEvents "$T/c8"
-body "$T/c9" "{$S, 'logEvents': [{'timestamp': now, 'message': '\u00e9' * 524276}]}"
 same_logs "event too large" 400 PutLogEvents "$T/c9"
-body "$T/c10" "{$S, 'logEvents': ev(*[0] * 6, size=200000)}"
 same_logs "upload too large" 400 PutLogEvents "$T/c10"
-body "$T/c11" "{$S, 'logEvents': ev(*[0] * 10001, size=1)}"
 same_logs "10001 events" 400 PutLogEvents "$T/c11"
-body "$T/c12" "{$S, 'logEvents': ev(*[0] * 10000, size=78)}"
 same_logs "10000 events, 1 MB" 200 PutLogEvents "$T/c12"
-body "$T/c13" "{$S, 'logEvents': [{'timestamp': now, 'message': ''}, {'timestamp': -1, 'message': 'x'}, {'message': 'y'}]}"
 same_logs "bad events" 400 PutLogEvents "$T/c13"
-body "$T/c14" "{$S, 'logEvents': [{'timestamp': 'now', 'message': 'x'}]}"
 same_logs "a string timestamp" 400 PutLogEvents "$T/c14"
-body "$T/c15" "{$S, 'logEvents': [{'timestamp': now, 'message': 3}]}"
 same_logs "a number for a message" 400 PutLogEvents "$T/c15"
-body "$T/c16" "{$S, 'logEvents': ['x']}"
 same_logs "an event not an object" 400 PutLogEvents "$T/c16"
-body "$T/c17" "{'logGroupName': 'bad name!', 'logStreamName': '', 'logEvents': ev(0)}"
 same_logs "bad names" 400 PutLogEvents "$T/c17"
-body "$T/c18" "{$S, 'logEvents': ev(-15 * 86400000, -15 * 86400000 + 1000, -5000, 0, 3 * 3600000)}"
 same_logs "too old and too new" 200 PutLogEvents "$T/c18"
-expect "count-only, rejected info" "$(jget "$T/lc.body" 'd["rejectedLogEventsInfo"]')" \
+expect "count-only, rejected info" "$(jget "$LAST" 'd["rejectedLogEventsInfo"]')" \
   "{'tooOldLogEventEndIndex': 2, 'tooNewLogEventStartIndex': 4}"
-body "$T/c19" "{$G, 'retentionInDays': 2}"
 same_logs "bad retention" 400 PutRetentionPolicy "$T/c19"
-body "$T/c20" "{$G, 'retentionInDays': 1}"
 same_logs "retention" 200 PutRetentionPolicy "$T/c20"
-body "$T/c21" "{$S, 'logEvents': ev(-2 * 86400000, -1000)}"
 same_logs "expired by retention" 200 PutLogEvents "$T/c21"
-expect "count-only, expired info" "$(jget "$T/lc.body" 'd["rejectedLogEventsInfo"]')" "{'expiredLogEventEndIndex': 1}"
-body "$T/c22" "{$G, 'logStreamNamePrefix': 'w'}"
+expect "count-only, expired info" "$(jget "$LAST" 'd["rejectedLogEventsInfo"]')" "{'expiredLogEventEndIndex': 1}"
 same_logs "describe" 200 DescribeLogStreams "$T/c22"
-expect "count-only, describe" "$(jget "$T/lc.body" '[s["logStreamName"] for s in d["logStreams"]]')" "['w1']"
+expect "count-only, describe" "$(jget "$LAST" '[s["logStreamName"] for s in d["logStreams"]]')" "['w1']"
 same_logs "unknown operation" 400 Nope "$T/c22"
+same_messages
 expect "count-only, counted as stored" "$(stat_of "$URL_lc" counted)" "$(stat_of "$URL_ln" accepted)"
 expect "count-only, events counted" "$(stat_of "$URL_lc" counted)" 10009
 expect "count-only, same refusals" "$(stat_of "$URL_lc" refused)" "$(stat_of "$URL_ln" refused)"
 post "$URL_ln" /_fake/delete '{"group": "/cruddur/api", "stream": "w1"}'
 post "$URL_lc" /_fake/delete '{"group": "/cruddur/api", "stream": "w1"}'
 same_logs "deleted stream" 400 PutLogEvents "$T/c1"
+same_messages
 post "$URL_lc" /_fake/reset '{}'
 expect "count-only, reset" "$(stat_of "$URL_lc" counted)/$(stat_of "$URL_lc" groups)/$(stat_of "$URL_lc" requests)" 0/0/0
 busy=$(stat_of "$URL_lc" worker_requests)
