@@ -65,7 +65,8 @@ static void usage(FILE *f)
         "  --follow          keep polling for new records until SIGTERM\n"
         "  --spool PATH      the spool (default $CRUDDUR_SPOOL, else $CRUDDUR_STATE_DIR/spool.db)\n"
         "  --env-file FILE   read NAME=VALUE settings (the environment wins)\n"
-        "  --batch-size N    records per batch (default 512; rollbar sends one item a request)\n"
+        "  --batch-size N    records per batch (default 512, xray 2000, cloudwatch 5000;\n"
+        "                    rollbar sends one item a request)\n"
         "  --max-batches N   stop after N batches\n"
         "  --max-wait SECS   --once: longest wait for a retry within the run (default 10)\n"
         "  --interval SECS   --follow: pause when there is nothing to send (default 1)\n"
@@ -355,6 +356,18 @@ static char *default_spool(void)
     return s;
 }
 
+/* Records read per batch when --batch-size is not given: what one request
+ * takes for the HTTP targets, and for the AWS ones, whose requests are
+ * small, enough for several requests in flight at once. */
+static int64_t default_batch(const opts *o)
+{
+    if (strcmp(o->target, "xray") == 0 && !o->daemon)
+        return 2000;    /* 40 requests of 50 documents */
+    if (strcmp(o->target, "cloudwatch") == 0)
+        return 5000;    /* 2 requests of up to 1 MiB, for API-shaped records */
+    return 0;           /* the engine's default, 512 */
+}
+
 /* ---- the lock ----------------------------------------------------------------- */
 
 /* flock on SPOOL.export-NAME.lock: held until the process exits. 0, 1 when
@@ -514,7 +527,7 @@ int main(int argc, char **argv)
     }
 
     export_options eo = {
-        .batch_size = (size_t)o.batch_size,
+        .batch_size = (size_t)(o.batch_size ? o.batch_size : default_batch(&o)),
         .max_batches = o.max_batches,
         .follow = o.follow,
         .dry_run = o.dry_run,
