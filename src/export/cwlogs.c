@@ -47,6 +47,9 @@ struct cwlogs_state {
     int retention_pending;          /* a group was created, its retention is not set yet */
     int signer_ready;
     buf_t scratch;                  /* one message while it is built */
+    buf_t head, tail;               /* its parts around the body */
+    int64_t date_day;               /* the UTC day date holds, when date[0] */
+    char date[32];                  /* "YYYY-MM-DD" of date_day */
 };
 
 static const int retention_values[] = {
@@ -113,31 +116,37 @@ static size_t json_char(const unsigned char *s, size_t n, size_t *in, char *out)
     return len;
 }
 
-/* Appends s[0..n) escaped, without quotes. 0 or -1. */
+/* Appends s[0..n) escaped, without quotes, as json_char writes each
+ * character; written straight into out, a chunk at a time (a character
+ * takes at most 6 bytes, so a chunk's room is reserved once). 0 or -1. */
 static int put_json_chars(buf_t *out, const char *s, size_t n)
 {
     const unsigned char *p = (const unsigned char *)s;
-    size_t run = 0, i = 0;
-    if (buf_reserve(out, n) != 0)
+    size_t i = 0;
+    if (buf_reserve(out, 0) != 0)
         return -1;
     while (i < n) {
-        if (p[i] >= 0x20 && p[i] < 0x80 && p[i] != '"' && p[i] != '\\') {
-            i++;
-            continue;
-        }
-        size_t in;
-        char tmp[6];
-        size_t w = json_char(p + i, n - i, &in, tmp);
-        if (w == in && memcmp(tmp, p + i, in) == 0) {
-            i += in;
-            continue;
-        }
-        if (buf_append(out, s + run, i - run) != 0 || buf_append(out, tmp, w) != 0)
+        size_t chunk = n - i < 4096 ? n - i : 4096;
+        if (buf_reserve(out, 6 * (chunk + 3)) != 0)
             return -1;
-        i += in;
-        run = i;
+        char *o = out->data + out->len;
+        size_t stop = i + chunk;
+        while (i < stop) {
+            unsigned char ch = p[i];
+            if (ch >= 0x20 && ch < 0x80 && ch != '"' && ch != '\\') {
+                *o++ = (char)ch;
+                i++;
+                continue;
+            }
+            size_t in;
+            size_t w = json_char(p + i, n - i, &in, o);
+            o += w;
+            i += in;
+        }
+        out->len = (size_t)(o - out->data);
+        out->data[out->len] = '\0';
     }
-    return buf_append(out, s + run, n - run);
+    return 0;
 }
 
 static int put_json_string(buf_t *out, const char *s, size_t n)
@@ -171,6 +180,187 @@ static size_t json_len(const char *s, size_t n)
         i += in;
     }
     return used;
+}
+
+/* ---- attributes ------------------------------------------------------------------ */
+
+/* A record's attributes are sent as they are, once known to be a JSON
+ * object as jansson reads it. This scanner accepts, without allocating, the
+ * plain texts the spool holds in practice; whatever it is not sure of (a
+ * \u0000 or surrogate escape, a long number, deep nesting, bad UTF-8,
+ * anything that is not JSON) goes to jansson, which decides as before. It
+ * only ever says yes to a text jansson reads. */
+#define SCAN_MAX_DEPTH 64
+
+static const char *scan_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r'))
+        p++;
+    return p;
+}
+
+static int scan_hex(char ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0' : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* The string whose opening quote is before p: the byte after its closing
+ * quote, or NULL. */
+static const char *scan_string(const char *p, const char *end)
+{
+    while (p < end) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch == '"')
+            return p + 1;
+        if (ch >= 0x20 && ch < 0x80 && ch != '\\') {
+            p++;
+            continue;
+        }
+        if (ch == '\\') {
+            if (end - p < 2)
+                return NULL;
+            char e = p[1];
+            if (e == 'u') {
+                unsigned v = 0;
+                if (end - p < 6)
+                    return NULL;
+                for (int k = 2; k < 6; k++) {
+                    int h = scan_hex(p[k]);
+                    if (h < 0)
+                        return NULL;
+                    v = v * 16 + (unsigned)h;
+                }
+                if (v == 0 || (v >= 0xD800 && v <= 0xDFFF))
+                    return NULL;
+                p += 6;
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' ||
+                       e == 'r' || e == 't') {
+                p += 2;
+            } else {
+                return NULL;
+            }
+            continue;
+        }
+        if (ch < 0x20)
+            return NULL;
+        size_t len = utf8_len_at((const unsigned char *)p, (size_t)(end - p));
+        if (len == 0)
+            return NULL;
+        p += len;
+    }
+    return NULL;
+}
+
+static const char *scan_digits(const char *p, const char *end)
+{
+    while (p < end && *p >= '0' && *p <= '9')
+        p++;
+    return p;
+}
+
+/* A number whose value is surely in range: an integer of at most 18
+ * digits, or a real of at most 100 digits before and after the point
+ * and an exponent of at most 2 digits. */
+static const char *scan_number(const char *p, const char *end)
+{
+    if (p < end && *p == '-')
+        p++;
+    const char *d = p;
+    if (p >= end || *p < '0' || *p > '9')
+        return NULL;
+    p = *p == '0' ? p + 1 : scan_digits(p, end);
+    if (p < end && *p >= '0' && *p <= '9')
+        return NULL;   /* a leading zero */
+    size_t int_digits = (size_t)(p - d);
+    int real = 0;
+    if (p < end && *p == '.') {
+        const char *f = p + 1;
+        p = scan_digits(f, end);
+        if (p == f || p - f > 100)
+            return NULL;
+        real = 1;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        const char *x = p;
+        p = scan_digits(x, end);
+        if (p == x || p - x > 2)
+            return NULL;
+        real = 1;
+    }
+    return int_digits <= (real ? 100u : 18u) ? p : NULL;
+}
+
+/* The value at p: the byte after it, or NULL. */
+static const char *scan_value(const char *p, const char *end, int depth)
+{
+    if (p >= end)
+        return NULL;
+    switch (*p) {
+    case '"':
+        return scan_string(p + 1, end);
+    case 't':
+        return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+    case 'f':
+        return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+    case 'n':
+        return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+    case '{':
+    case '[': {
+        int obj = *p == '{';
+        char close = obj ? '}' : ']';
+        if (depth >= SCAN_MAX_DEPTH)
+            return NULL;
+        p = scan_ws(p + 1, end);
+        if (p < end && *p == close)
+            return p + 1;
+        for (;;) {
+            if (obj) {
+                if (p >= end || *p != '"' || (p = scan_string(p + 1, end)) == NULL)
+                    return NULL;
+                p = scan_ws(p, end);
+                if (p >= end || *p != ':')
+                    return NULL;
+                p = scan_ws(p + 1, end);
+            }
+            if ((p = scan_value(p, end, depth + 1)) == NULL)
+                return NULL;
+            p = scan_ws(p, end);
+            if (p >= end)
+                return NULL;
+            if (*p == close)
+                return p + 1;
+            if (*p != ',')
+                return NULL;
+            p = scan_ws(p + 1, end);
+        }
+    }
+    default:
+        return scan_number(p, end);
+    }
+}
+
+/* Whether text[0..len) is surely one JSON object; 0: ask jansson. */
+static int plain_object(const char *text, size_t len)
+{
+    const char *end = text + len, *p = scan_ws(text, end);
+    if (p >= end || *p != '{' || (p = scan_value(p, end, 0)) == NULL)
+        return 0;
+    return scan_ws(p, end) == end;
+}
+
+/* Whether the attributes are a JSON object. */
+static int attrs_object(const char *text, size_t len)
+{
+    if (plain_object(text, len))
+        return 1;
+    json_t *j = json_loads(text, 0, NULL);
+    int ok = json_is_object(j);
+    json_decref(j);
+    return ok;
 }
 
 /* ---- names ---------------------------------------------------------------------- */
@@ -274,6 +464,8 @@ void cwlogs_config_free(cwlogs_config *c)
         for (size_t i = 0; i < MAX_KNOWN; i++)
             free(s->known[i]);
         buf_free(&s->scratch);
+        buf_free(&s->head);
+        buf_free(&s->tail);
         free(s);
     }
     memset(c, 0, sizeof *c);
@@ -393,23 +585,46 @@ static size_t digits(size_t v)
     return d;
 }
 
+/* v (0 to 99) as two digits. */
+static void put_2(char *o, int v)
+{
+    o[0] = (char)('0' + v / 10);
+    o[1] = (char)('0' + v % 10);
+}
+
 #define MARKER_LEN(d) (sizeof MARKER_HEAD - 1 + (d) + sizeof MARKER_TAIL - 1)
 
 /* The parts of the message object around the body: head ends with
  * "message":, tail starts with ,"attributes". */
-static int message_parts(buf_t *head, buf_t *tail, const spool_log *lg, int64_t ms,
-                         const char *attrs, size_t attrs_len, int attrs_dropped)
+static int message_parts(cwlogs_state *s, buf_t *head, buf_t *tail, const spool_log *lg,
+                         int64_t ms, const char *attrs, size_t attrs_len, int attrs_dropped)
 {
-    int y, mo, d, rc = 0;
-    time_t t = (time_t)floor_div(ms, 1000);
-    struct tm tm;
-    if (gmtime_r(&t, &tm) == NULL)
-        return -1;
-    y = tm.tm_year + 1900;
-    mo = tm.tm_mon + 1;
-    d = tm.tm_mday;
-    rc |= buf_printf(head, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"", y, mo, d, tm.tm_hour,
-                     tm.tm_min, tm.tm_sec, (int)(ms - floor_div(ms, 1000) * 1000));
+    int rc = 0;
+    int64_t day = floor_div(ms, DAY_MS), r = ms - day * DAY_MS;
+    if (s->date[0] == '\0' || s->date_day != day) {
+        /* The date changes once a day: gmtime_r only then. */
+        time_t t = (time_t)(day * (DAY_MS / 1000));
+        struct tm tm;
+        if (gmtime_r(&t, &tm) == NULL)
+            return -1;
+        snprintf(s->date, sizeof s->date, "%04d-%02d-%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday);
+        s->date_day = day;
+    }
+    char clock[16];
+    put_2(clock, (int)(r / 3600000));
+    clock[2] = ':';
+    put_2(clock + 3, (int)(r / 60000 % 60));
+    clock[5] = ':';
+    put_2(clock + 6, (int)(r / 1000 % 60));
+    clock[8] = '.';
+    clock[9] = (char)('0' + r % 1000 / 100);
+    put_2(clock + 10, (int)(r % 100));
+    rc |= buf_puts(head, "{\"time\":\"");
+    rc |= buf_puts(head, s->date);
+    rc |= buf_putc(head, 'T');
+    rc |= buf_append(head, clock, 12);
+    rc |= buf_puts(head, "Z\"");
     const char *level = lg->severity_text && *lg->severity_text ? lg->severity_text
                                                                  : level_of(lg->severity_number);
     if (level != NULL) {
@@ -428,11 +643,17 @@ static int message_parts(buf_t *head, buf_t *tail, const spool_log *lg, int64_t 
         char hex[TRACEID_HEX_SIZE], xray[TRACEID_XRAY_SIZE];
         traceid_to_hex(tid, TRACEID_SIZE, hex);
         traceid_to_xray(tid, xray);
-        rc |= buf_printf(tail, ",\"trace_id\":\"%s\",\"xray_trace_id\":\"%s\"", hex, xray);
+        rc |= buf_puts(tail, ",\"trace_id\":\"");
+        rc |= buf_puts(tail, hex);
+        rc |= buf_puts(tail, "\",\"xray_trace_id\":\"");
+        rc |= buf_puts(tail, xray);
+        rc |= buf_putc(tail, '"');
         if (hex_id(lg->span_id, SPANID_SIZE, sid)) {
             char shex[SPANID_HEX_SIZE];
             traceid_to_hex(sid, SPANID_SIZE, shex);
-            rc |= buf_printf(tail, ",\"span_id\":\"%s\"", shex);
+            rc |= buf_puts(tail, ",\"span_id\":\"");
+            rc |= buf_puts(tail, shex);
+            rc |= buf_putc(tail, '"');
         }
     }
     rc |= buf_putc(tail, '}');
@@ -442,21 +663,19 @@ static int message_parts(buf_t *head, buf_t *tail, const spool_log *lg, int64_t 
 /* The message object of a record into out (reset first), at most max
  * bytes. 0, 1 when the record cannot be sent (*why), -1 on allocation
  * failure. */
-static int message_json(buf_t *out, const spool_log *lg, int64_t ms, size_t max, const char **why)
+static int message_json(cwlogs_state *s, buf_t *out, const spool_log *lg, int64_t ms, size_t max,
+                        const char **why)
 {
     const char *attrs = "{}";
     size_t attrs_len = 2;
     buf_reset(out);
     if (lg->attributes_json != NULL) {
-        json_t *j = json_loads(lg->attributes_json, 0, NULL);
-        int ok = json_is_object(j);
-        json_decref(j);
-        if (!ok) {
+        attrs = lg->attributes_json;
+        attrs_len = strlen(attrs);
+        if (!attrs_object(attrs, attrs_len)) {
             *why = "attributes are not a JSON object";
             return 1;
         }
-        attrs = lg->attributes_json;
-        attrs_len = strlen(attrs);
         while (attrs_len > 0 && strchr(" \t\r\n", attrs[attrs_len - 1]) != NULL)
             attrs_len--;
         while (*attrs != '\0' && strchr(" \t\r\n", *attrs) != NULL) {
@@ -466,29 +685,29 @@ static int message_json(buf_t *out, const spool_log *lg, int64_t ms, size_t max,
     }
     const char *body = lg->body ? lg->body : "";
     size_t n = strlen(body), body_len = json_len(body, n);
-    buf_t head = BUF_INIT, tail = BUF_INIT;
+    buf_t *head = &s->head, *tail = &s->tail;
     int rc = 0;
     /* The whole body if it fits, else its cut; when not even an empty body
      * fits, the attributes go too. */
     for (int drop = 0; drop <= 1; drop++) {
-        buf_reset(&head);
-        buf_reset(&tail);
-        if ((rc = message_parts(&head, &tail, lg, ms, attrs, attrs_len, drop)) != 0)
+        buf_reset(head);
+        buf_reset(tail);
+        if ((rc = message_parts(s, head, tail, lg, ms, attrs, attrs_len, drop)) != 0)
             break;
-        size_t fixed = head.len + 2 + tail.len;
+        size_t fixed = head->len + 2 + tail->len;
         if (fixed + body_len <= max) {
-            rc = buf_append(out, head.data, head.len) || put_json_string(out, body, n) ||
-                 buf_append(out, tail.data, tail.len) ? -1 : 0;
+            rc = buf_append(out, head->data, head->len) || put_json_string(out, body, n) ||
+                 buf_append(out, tail->data, tail->len) ? -1 : 0;
             goto done;
         }
         if (fixed + MARKER_LEN(digits(n)) <= max) {
             /* The marker's length depends on the count it shows: fit twice. */
             size_t keep = json_fit(body, n, max - fixed - MARKER_LEN(digits(n)));
             keep = json_fit(body, n, max - fixed - MARKER_LEN(digits(n - keep)));
-            rc = buf_append(out, head.data, head.len) || buf_putc(out, '"') ||
+            rc = buf_append(out, head->data, head->len) || buf_putc(out, '"') ||
                  put_json_chars(out, body, keep) ||
                  buf_printf(out, MARKER_HEAD "%zu" MARKER_TAIL "\"", n - keep) ||
-                 buf_append(out, tail.data, tail.len) ? -1 : 0;
+                 buf_append(out, tail->data, tail->len) ? -1 : 0;
             goto done;
         }
     }
@@ -497,8 +716,10 @@ static int message_json(buf_t *out, const spool_log *lg, int64_t ms, size_t max,
         rc = 1;
     }
 done:
-    buf_free(&head);
-    buf_free(&tail);
+    if (head->cap > 4 * 65536)
+        buf_free(head);   /* do not keep a large record's parts */
+    if (tail->cap > 4 * 65536)
+        buf_free(tail);
     return rc;
 }
 
@@ -537,11 +758,13 @@ static size_t item_message_bytes(const export_batch *b, size_t i)
     p += sizeof EVENT_MESSAGE - 1;
     size_t n = 0;
     while (p < end) {
-        if (*p != '\\') {
-            n++;
-            p++;
-            continue;
+        const char *bs = memchr(p, '\\', (size_t)(end - p));
+        if (bs == NULL) {
+            n += (size_t)(end - p);
+            break;
         }
+        n += (size_t)(bs - p);
+        p = bs;
         if (p[1] != 'u') {
             n++;
             p += 2;
@@ -629,14 +852,21 @@ static int encode(void *ctx, export_batch *b, const void *record, const spool_or
         return -1;
     const char *why = NULL;
     buf_t *msg = &c->state->scratch;
-    int rc = message_json(msg, lg, ms, c->max_message, &why);
+    int rc = message_json(c->state, msg, lg, ms, c->max_message, &why);
     if (rc < 0)
         return -1;
     if (rc > 0)
         return export_batch_add_bad(b, o->id, why);
     size_t start = b->arena.len;
-    if (buf_printf(&b->arena, EVENT_HEAD "%" PRId64 ",\"message\":", ms) != 0 ||
-        put_json_string(&b->arena, msg->data, msg->len) != 0 || buf_putc(&b->arena, '}') != 0) {
+    char num[24];
+    size_t nd = 0;
+    for (uint64_t v = (uint64_t)ms; nd == 0 || v > 0; v /= 10)
+        num[sizeof num - 1 - nd++] = (char)('0' + v % 10);   /* ms >= 0 here */
+    if (buf_append(&b->arena, EVENT_HEAD, sizeof EVENT_HEAD - 1) != 0 ||
+        buf_append(&b->arena, num + sizeof num - nd, nd) != 0 ||
+        buf_append(&b->arena, EVENT_MESSAGE, sizeof EVENT_MESSAGE - 1) != 0 ||
+        put_json_chars(&b->arena, msg->data, msg->len) != 0 ||
+        buf_append(&b->arena, "\"}", 2) != 0) {
         b->arena.len = start;
         if (b->arena.data)
             b->arena.data[start] = '\0';

@@ -350,6 +350,74 @@ START_TEST(event_edge_cases)
 }
 END_TEST
 
+START_TEST(attributes_accepted_as_jansson_reads_them)
+{
+    /* Plain texts are read by the encoder's scanner, the rest by jansson:
+     * either way a record is sent exactly when jansson reads an object,
+     * and its attributes are sent as written (outer white space trimmed). */
+    static const char *const texts[] = {
+        "{}", " {\"a\":1} ", "\t{\"a\" : [1, 2.5, -0, 1e5, 1E-2, true, false, null, {\"b\":{}}]}\n",
+        "{\"k\":\"caf\xc3\xa9 \\u00e9\\n\\t\\\"\\\\\\/\"}", "{\"k\":\"\\ud83d\\ude00\"}", "{\"a\":1,\"a\":2}",
+        "{\"n\":123456789012345678}", "{\"n\":1234567890123456789}", "{\"n\":1.5e99}", "{\"a\":\n1}",
+        "{\"k\":\"\\u0000\"}", "{\"k\":\"\\ud83d\"}", "{\"k\":\"\\uDC00\"}", "{\"n\":123456789012345678901234567890}",
+        "{\"n\":1e400}", "{\"n\":01}", "{\"a\":1,}", "{\"a\":1}x", "{\"a\":tru}", "{\"a\":\"x\x01y\"}",
+        "{\"a\":\"\\x\"}", "{\"a\":1.}", "{\"a\":-}", "{\"a\":.5}", "{\"a\":1e}", "{\"k\":\"\\u12\"}",
+        "{\"\\u0000\":1}", "{\"a\":1} {\"b\":2}", "", "[1]", "\"s\"", "{\"a\":\"\xff\"}", "{\"a\":\"\xed\xa0\x80\"}",
+        "{\"a\":\"\xc3\"}", "{\"a\":" "{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":{\"a\":1}}}}}}}}}",
+    };
+    char deep[3 * 200 + 8];
+    size_t n = 0;
+    for (int k = 0; k < 100; k++)
+        n += (size_t)snprintf(deep + n, sizeof deep - n, "{\"a\":");
+    n += (size_t)snprintf(deep + n, sizeof deep - n, "1");
+    for (int k = 0; k < 100; k++)
+        deep[n++] = '}';
+    deep[n] = '\0';
+    size_t count = sizeof texts / sizeof *texts + 1;
+    for (size_t i = 0; i < count; i++) {
+        const char *t = i < count - 1 ? texts[i] : deep;
+        json_t *j = json_loads(t, 0, NULL);
+        int object = json_is_object(j);
+        json_decref(j);
+        export_batch_reset(&bat);
+        add_full(1, D0 + 5, "m", 1, RES_A, NULL, NULL, t);
+        ck_assert_msg(bat.items[0].skip == !object, "text %zu: %s", i, t);
+        if (!object) {
+            ck_assert_str_eq(export_item_reason(&bat, &bat.items[0]), "attributes are not a JSON object");
+            continue;
+        }
+        json_t *ev = item_json(0);
+        const char *msg = sget(ev, "message");
+        const char *b = t + strspn(t, " \t\r\n");
+        size_t len = strlen(b);
+        while (len > 0 && strchr(" \t\r\n", b[len - 1]) != NULL)
+            len--;
+        const char *at = strstr(msg, ",\"attributes\":");
+        ck_assert_msg(at != NULL && strncmp(at + 14, b, len) == 0 && at[14 + len] == '}',
+                      "text %zu: %s", i, msg);
+        json_decref(ev);
+    }
+}
+END_TEST
+
+START_TEST(times_across_days)
+{
+    add(1, D0 - 1, "a");
+    add(2, D0 + 7199999, "b");
+    add(3, D0 - 86400000 + 45296789, "c");
+    add(4, D0, "d");
+    static const char *const want[] = {
+        "2026-11-23T23:59:59.999Z", "2026-11-24T01:59:59.999Z", "2026-11-23T12:34:56.789Z",
+        "2026-11-24T00:00:00.000Z",
+    };
+    for (size_t i = 0; i < 4; i++) {
+        json_t *m = message_of(i, NULL);
+        ck_assert_str_eq(sget(m, "time"), want[i]);
+        json_decref(m);
+    }
+}
+END_TEST
+
 START_TEST(age_rules)
 {
     add(1, NOW - CWLOGS_MAX_AGE_MS - 1, "too old");
@@ -942,6 +1010,8 @@ Suite *make_suite(void)
     tcase_add_test(tc, stream_names);
     tcase_add_test(tc, event_json);
     tcase_add_test(tc, event_edge_cases);
+    tcase_add_test(tc, attributes_accepted_as_jansson_reads_them);
+    tcase_add_test(tc, times_across_days);
     tcase_add_test(tc, age_rules);
     tcase_add_test(tc, truncation_keeps_utf8_and_json);
     tcase_add_test(tc, truncation_at_default_limit);
