@@ -112,6 +112,13 @@ class Handler(BaseHTTPRequestHandler):
     wbufsize = 1 << 16
     disable_nagle_algorithm = True
 
+    def handle_expect_100(self):
+        # The interim answer must leave now, not wait in the write buffer
+        # until the final one: the client holds the body back meanwhile.
+        ok = BaseHTTPRequestHandler.handle_expect_100(self)
+        self.wfile.flush()
+        return ok
+
     def log_message(self, fmt, *args):
         if self.server.verbose:
             sys.stderr.write("%s %s\n" % (self.server.name, fmt % args))
