@@ -10,8 +10,8 @@
  * and copies the journal into the spool in one transaction when it is idle,
  * or once FLUSH_BATCHES, FLUSH_BYTES or FLUSH_AGE_NS have gathered while
  * requests kept it busy. A copy that fails drops and counts what it held, as
- * a failed direct write does. Plain CGI, and the first request of a worker,
- * write directly. */
+ * a failed direct write does. Its checkpoints run in a thread
+ * (spool/checkpointer.h). Plain CGI writes each request directly. */
 #include "app/telemetry.h"
 
 #ifdef HAVE_CONFIG_H
@@ -23,7 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include "spool/checkpointer.h"
 #include "spool/journal.h"
@@ -42,9 +41,9 @@
 #define WARN_INTERVAL_NS 10000000000LL
 /* A busy worker copies its journal into the spool at the latest when this
  * many batches (requests), bytes or this much time have gathered. */
-#define FLUSH_BATCHES 64
+#define FLUSH_BATCHES 128
 #define FLUSH_BYTES (1u << 20)
-#define FLUSH_AGE_NS 25000000LL
+#define FLUSH_AGE_NS 50000000LL
 /* Journals left by dead workers are looked for when idle, at most this often. */
 #define RECOVER_INTERVAL_NS 2000000000LL
 
@@ -182,9 +181,7 @@ static void flush_journal(telemetry *t)
 {
     if (t->jn == NULL || t->sp == NULL || spool_journal_batches(t->jn) == 0)
         return;
-    int64_t xx0 = tstamp_mono_ns(); size_t xxb = spool_journal_batches(t->jn);
     int rc = spool_journal_flush(t->jn, t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
-    if (getenv("XX_DEBUG")) fprintf(stderr, "XX %.3f pid %d flush %zu batches rc %d in %lld us\n", (double)tstamp_now_ns() / 1e9, (int)getpid(), xxb, rc, (long long)((tstamp_mono_ns() - xx0) / 1000));
     t->last_status = rc;
     if (rc == SPOOL_OK) {
         spool_checkpointer_poke(t->ckpt, spool_wal_pages(t->sp));
@@ -200,11 +197,9 @@ static void flush_journal(telemetry *t)
 
 static bool flush_due(const telemetry *t)
 {
-    static long xb = -1, xa = -1; /* XXX tuning, remove */
-    if (xb < 0) { const char *e = getenv("XX_FLUSH_BATCHES"); xb = e ? atol(e) : FLUSH_BATCHES; e = getenv("XX_FLUSH_AGE_MS"); xa = e ? atol(e) * 1000000L : FLUSH_AGE_NS; }
-    return spool_journal_batches(t->jn) >= (size_t)xb ||
+    return spool_journal_batches(t->jn) >= FLUSH_BATCHES ||
            spool_journal_bytes(t->jn) >= FLUSH_BYTES ||
-           tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= xa;
+           tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= FLUSH_AGE_NS;
 }
 
 /* The journal, created with the first request that wants it. */

@@ -187,8 +187,10 @@ int server_run_fastcgi(const server_config *cfg, int listen_fd)
     http_response_init(&resp);
     buf_t out = BUF_INIT;
     int status = 0;
-    /* a request was served since the idle hook last ran: look before sleeping */
-    int served = 0;
+    /* a request was served since the idle hook last ran: look before
+     * sleeping. Starting counts as idle too: the hook learns that this loop
+     * reports idle moments even when requests never stop coming. */
+    int served = 1;
     const struct timespec no_wait = {0, 0};
 
     while (!server_stop) {

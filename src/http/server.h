@@ -16,9 +16,10 @@ typedef void (*server_handler_fn)(void *arg, http_request *req, http_response *r
  * in CGI); req and resp are still valid. May be NULL. */
 typedef void (*server_after_fn)(void *arg, http_request *req, http_response *resp);
 /* FastCGI only: runs when the worker has served a request and finds none
- * waiting, just before it sleeps until the next one: the moment for work
- * deferred while requests queued (the telemetry journal's copy into the
- * spool). Keep it bounded: a request that arrives meanwhile waits. */
+ * waiting, just before it sleeps until the next one (and once at the start,
+ * when none is waiting yet): the moment for work deferred while requests
+ * queued (the telemetry journal's copy into the spool). Keep it bounded: a
+ * request that arrives meanwhile waits. */
 typedef void (*server_idle_fn)(void *arg);
 
 typedef struct server_config {

@@ -13,6 +13,7 @@
 
 #define CKPT_PAGES 1000         /* a PASSIVE checkpoint each time the WAL grew by this */
 #define RESTART_PAGES 8000      /* past this the WAL did not start over by itself */
+#define PASSES 4                /* PASSIVE passes at most, each time */
 
 struct spool_checkpointer {
     spool *s;                   /* the thread's own handle */
@@ -37,11 +38,20 @@ static void *run(void *arg)
         int pages = c->wal_pages;
         c->due = 0;
         pthread_mutex_unlock(&c->mu);
-        /* the fsyncs happen here, outside the lock */
-        if (pages >= RESTART_PAGES)
-            spool_checkpoint_restart(c->s, NULL);
-        else
-            spool_checkpoint(c->s, NULL);
+        /* The fsyncs happen here, outside the lock. A PASSIVE pass leaves
+         * the frames committed while it ran: passes go on (each shorter than
+         * the one before) until one finds the WAL unchanged and all copied,
+         * when the next writer starts the WAL over. A WAL that has not
+         * started over by RESTART_PAGES gets a RESTART, which holds writers
+         * back while it copies and syncs: after the passes, a few frames. */
+        int log = -1, done = 0, before = -1;
+        for (int pass = 0; pass < PASSES && !(log == done && log == before); pass++) {
+            before = log;
+            if (spool_checkpoint_mode(c->s, SPOOL_CKPT_PASSIVE, &log, &done) != SPOOL_OK)
+                break;
+        }
+        if (pages >= RESTART_PAGES && log >= RESTART_PAGES)
+            spool_checkpoint_mode(c->s, SPOOL_CKPT_RESTART, NULL, NULL);
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);

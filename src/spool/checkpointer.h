@@ -5,9 +5,10 @@
  * The process's writing handle is switched to no checkpoints
  * (spool_set_no_checkpoint) and reports the WAL's size after each commit
  * (spool_checkpointer_poke with spool_wal_pages); the thread, with a spool
- * handle of its own, runs a PASSIVE checkpoint each time the WAL has grown by
- * 1000 pages, and a RESTART one when it is past 8000 pages all the same, as a
- * writer would have after its commit (spool.h, spool_checkpoint).
+ * handle of its own, runs PASSIVE checkpoints each time the WAL has grown by
+ * 1000 pages (a few passes, until every frame is copied and the WAL can start
+ * over), and a RESTART one only when the WAL is past 8000 pages all the same
+ * (spool.h, spool_checkpoint).
  *
  * Start and stop it from one thread; poke from that same thread. */
 #ifndef CRUDDUR_SPOOL_CHECKPOINTER_H

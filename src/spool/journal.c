@@ -28,6 +28,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -335,8 +336,9 @@ static int decode_batch(batches *bs, const unsigned char *p, size_t n)
 {
     dec d = {p, p + n, 0};
     uint32_t ns = get_u32(&d), nl = get_u32(&d), ne = get_u32(&d);
-    /* each record takes some bytes: bounds the counts by the payload */
-    if (d.bad || (size_t)ns + nl + ne > n)
+    /* a span takes at least 67 bytes, a log 46, an error 55: the payload
+     * bounds what the counts may claim (and so what is allocated for them) */
+    if (d.bad || (uint64_t)ns * 67 + (uint64_t)nl * 46 + (uint64_t)ne * 55 > n)
         return DECODE_BAD;
     if (reserve((void **)&bs->b, &bs->cap, bs->n + 1, sizeof *bs->b) != 0 ||
         reserve((void **)&bs->at, &bs->capat, bs->n + 1, 3 * sizeof *bs->at) != 0 ||
@@ -512,6 +514,13 @@ int spool_journal_open(const char *spool_path, unsigned mode, spool_journal **ou
     snprintf(tmp, plen, "%s" NEW_SUFFIX, j->path);
     const char *slash = strrchr(j->path, '/');
     j->name = slash != NULL ? slash + 1 : j->path;
+    if (strlen(j->name) > SPOOL_MARK_KEY_MAX) {
+        put_err(err, err_size, "journal: the spool's file name is too long for one");
+        free(tmp);
+        free(j->path);
+        free(j);
+        return SPOOL_ERROR;
+    }
     j->map = MAP_FAILED;
     j->gen = 1;
     j->end = HEADER_SIZE;
@@ -557,10 +566,10 @@ int spool_journal_append(spool_journal *j, const spool_batch *b)
         return SPOOL_ERROR;
     if (spool_check_batch(b, NULL, 0) != SPOOL_OK)
         return SPOOL_INVALID;
+    if (j->end + RECORD_HEAD >= FILE_SIZE)
+        return SPOOL_FULL;
     /* the payload first, its head last: a record cut short never checks */
     enc e = {j->map + j->end + RECORD_HEAD, 0, FILE_SIZE - j->end - RECORD_HEAD, 0};
-    if (j->end + RECORD_HEAD > FILE_SIZE)
-        return SPOOL_FULL;
     encode_batch(&e, b);
     if (e.full)
         return SPOOL_FULL;      /* copy the journal into the spool first */
@@ -570,6 +579,9 @@ int spool_journal_append(spool_journal *j, const spool_batch *b)
     memcpy(head, &magic, 4);
     memcpy(head + 4, &len, 4);
     memcpy(head + 8, &sum, 8);
+    /* the compiler must not move the head's store before the payload's: a
+     * process can be killed between any two instructions */
+    atomic_signal_fence(memory_order_seq_cst);
     memcpy(j->map + j->end, head, RECORD_HEAD);
     j->end += RECORD_HEAD + e.len;
     if (j->batches++ == 0)

@@ -236,7 +236,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 /* Marks are meta rows under this prefix, so that they never meet the keys
  * the spool keeps for itself (views_hash). */
 #define MARK_PREFIX "mark:"
-#define MARK_KEY_MAX 200
+#define MARK_KEY_MAX SPOOL_MARK_KEY_MAX
 
 /* Spans and logs go in with multi-row INSERTs (across the batches of one
  * transaction): AUTOINCREMENT and statement overhead are paid per statement,
@@ -835,7 +835,6 @@ static int configure(spool *s, const char *path)
     if (s->readonly)
         return SPOOL_OK;
 
-    if (pages == 0 && getenv("XX_PAGE")) { char q[64]; snprintf(q, sizeof q, "PRAGMA page_size = %s", getenv("XX_PAGE")); sqlite3_exec(s->db, q, NULL, NULL, NULL); } /* XXX tuning */
     sqlite3_stmt *jm = NULL;
     rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &jm, NULL);
     if (rc == SQLITE_OK) {
@@ -996,42 +995,38 @@ int spool_wal_pages(const spool *s)
     return s != NULL ? s->wal_frames : 0;
 }
 
-int spool_checkpoint_restart(spool *s, int *wal_pages)
+int spool_checkpoint_mode(spool *s, int mode, int *wal_pages, int *copied)
 {
     if (wal_pages != NULL)
         *wal_pages = 0;
-    if (s == NULL)
+    if (copied != NULL)
+        *copied = 0;
+    if (s == NULL || (mode != SPOOL_CKPT_PASSIVE && mode != SPOOL_CKPT_RESTART))
         return SPOOL_ERROR;
     if (s->readonly)
         return SPOOL_READONLY;
     int log = 0, done = 0;
-    op_begin(s, CKPT_WAIT_NS, 0);
-    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_RESTART, &log, &done);
+    op_begin(s, mode == SPOOL_CKPT_RESTART ? CKPT_WAIT_NS : s->op_budget_ns, 0);
+    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", mode == SPOOL_CKPT_RESTART ?
+                                       SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE,
+                                       &log, &done);
     op_end(s);
     if (rc != SQLITE_OK)
         return fail(s, rc, "checkpoint");
     if (wal_pages != NULL)
-        *wal_pages = log > done ? log - done : 0;
+        *wal_pages = log;
+    if (copied != NULL)
+        *copied = done;
     return SPOOL_OK;
 }
 
 int spool_checkpoint(spool *s, int *wal_pages)
 {
-    if (wal_pages != NULL)
-        *wal_pages = 0;
-    if (s == NULL)
-        return SPOOL_ERROR;
-    if (s->readonly)
-        return SPOOL_READONLY;
     int log = 0, done = 0;
-    op_begin(s, s->op_budget_ns, 0);
-    int rc = sqlite3_wal_checkpoint_v2(s->db, "main", SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-    op_end(s);
-    if (rc != SQLITE_OK)
-        return fail(s, rc, "checkpoint");
+    int status = spool_checkpoint_mode(s, SPOOL_CKPT_PASSIVE, &log, &done);
     if (wal_pages != NULL)
         *wal_pages = log > done ? log - done : 0;
-    return SPOOL_OK;
+    return status;
 }
 
 void spool_set_budget(spool *s, int64_t budget_ns)

@@ -73,11 +73,14 @@ const char *spool_strstatus(int status);
  * SPOOL_BUSY when another checkpoint is running. *wal_pages (may be NULL) =
  * pages left in the WAL that could not be copied yet (readers still use them). */
 int spool_checkpoint(spool *s, int *wal_pages);
-/* The same as a RESTART checkpoint: waits (50 ms at most, then SPOOL_BUSY)
- * until no writer is busy and every reader uses the last commit, copies every
- * frame, and so lets the next writer start the WAL over. New writers wait
- * meanwhile. For a WAL that PASSIVE checkpoints could not empty. */
-int spool_checkpoint_restart(spool *s, int *wal_pages);
+/* spool_checkpoint with a mode, telling (either pointer may be NULL) the
+ * pages in the WAL and how many of them are now in the database. RESTART
+ * waits (50 ms at most, then SPOOL_BUSY) until no writer is busy and every
+ * reader uses the last commit, copies every frame and syncs, and so lets the
+ * next writer start the WAL over; writers wait meanwhile. For a WAL that
+ * PASSIVE checkpoints could not empty. */
+enum { SPOOL_CKPT_PASSIVE = 0, SPOOL_CKPT_RESTART = 1 };
+int spool_checkpoint_mode(spool *s, int mode, int *wal_pages, int *copied);
 /* As SPOOL_NO_CHECKPOINT at open, on (nonzero) or off, from now on. */
 void spool_set_no_checkpoint(spool *s, int no_checkpoint);
 /* Pages in the WAL after this handle's last commit (0 before the first). */
@@ -165,7 +168,9 @@ int spool_write(spool *s, const spool_batch *b, int64_t budget_ns);
 /* Marks: small named values a writer keeps in the spool (in table meta,
  * apart from the spool's own keys), set in the same transaction as the
  * records they account for. A journal (spool/journal.h) records in its mark
- * how far its file has been copied into the spool. Keys are 1 to 200 bytes. */
+ * how far its file has been copied into the spool. Keys are 1 to
+ * SPOOL_MARK_KEY_MAX bytes. */
+#define SPOOL_MARK_KEY_MAX 200
 typedef struct spool_mark {
     const char *key;
     const char *value;              /* NULL: delete the mark */

@@ -6,11 +6,13 @@
 #include "check_main.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "app/config.h"
@@ -19,6 +21,8 @@
 
 #define TID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define PID "00f067aa0ba902b7"
+/* a traceparent in trace TID with parent span i + 1 */
+#define TID_PARENT(i) ((i) == 0 ? "00-" TID "-00f067aa0ba90201-01" : "00-" TID "-00f067aa0ba90202-01")
 
 static char dir[64];
 static char spool_path[192];
@@ -212,6 +216,80 @@ START_TEST(an_unwritable_spool_drops_and_counts)
 }
 END_TEST
 
+static int journal_files(void)
+{
+    DIR *d = opendir(dir);
+    ck_assert_ptr_nonnull(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += strncmp(e->d_name, "spool.db-journal-", 17) == 0;
+    closedir(d);
+    return n;
+}
+
+START_TEST(a_worker_journals_and_copies_when_idle)
+{
+    http_response resp;
+    /* before the loop reports an idle moment: straight into the spool */
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    http_response_free(&resp);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 1);
+    ck_assert_int_eq(journal_files(), 0);
+
+    telemetry_finish(tel, NULL, NULL);          /* idle: from now on, journaled */
+    for (int i = 0; i < 3; i++) {
+        run_request("GET", "/api/activities/home", NULL, 200, &resp);
+        http_response_free(&resp);
+    }
+    ck_assert_int_eq(journal_files(), 1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 1);
+    telemetry_finish(tel, NULL, NULL);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 4);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM log WHERE body LIKE '%GET%'"), 4);
+    ck_assert(telemetry_spool_ok(tel));
+
+    /* what waits at exit goes in, and the journal goes away */
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    http_response_free(&resp);
+    telemetry_free(tel);
+    tel = NULL;
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 5);
+    ck_assert_int_eq(journal_files(), 0);
+}
+END_TEST
+
+START_TEST(a_killed_workers_journal_is_copied_by_another)
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        http_response resp;
+        telemetry_finish(tel, NULL, NULL);
+        for (int i = 0; i < 2; i++) {
+            run_request("GET", "/api/activities/home", TID_PARENT(i), 200, &resp);
+            http_response_free(&resp);
+        }
+        raise(SIGKILL);             /* answered, not yet in the spool */
+        _exit(99);
+    }
+    int st = 0;
+    ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+    ck_assert(WIFSIGNALED(st));
+    ck_assert_int_eq(journal_files(), 1);
+    /* this worker: one request, then an idle moment */
+    http_response resp;
+    telemetry_finish(tel, NULL, NULL);
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    http_response_free(&resp);
+    telemetry_finish(tel, NULL, NULL);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 3);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2 AND trace_id = '" TID "'"), 2);
+    ck_assert_int_eq(journal_files(), 1);       /* its own */
+}
+END_TEST
+
 START_TEST(off_means_nothing)
 {
     telemetry_free(tel);
@@ -235,6 +313,8 @@ Suite *make_suite(void)
     tcase_add_test(tc, server_errors_are_reported_with_their_trace);
     tcase_add_test(tc, unsampled_requests_keep_logs_and_errors);
     tcase_add_test(tc, an_unwritable_spool_drops_and_counts);
+    tcase_add_test(tc, a_worker_journals_and_copies_when_idle);
+    tcase_add_test(tc, a_killed_workers_journal_is_copied_by_another);
     tcase_add_test(tc, off_means_nothing);
     suite_add_tcase(s, tc);
     return s;
