@@ -34,6 +34,7 @@
 #include "export/rollbar.h"
 #include "export/xray.h"
 #include "export/cwlogs.h"
+#include "spool/journal.h"
 #include "spool/spool.h"
 #include "util/tstamp.h"
 
@@ -508,6 +509,16 @@ int main(int argc, char **argv)
             }
     }
 
+    /* Journals of API workers that died and were not restarted: their
+     * requests were answered, so their telemetry belongs in the spool. */
+    if (!o.dry_run) {
+        spool_journal_recovery jr;
+        if (spool_journal_recover(s, spool_path, 200000000, &jr) == SPOOL_OK && jr.journals > 0 &&
+            o.verbose)
+            fprintf(stderr, PROG ": %s: copied %zu records from %zu journals of stopped workers\n",
+                    name, jr.records, jr.journals);
+    }
+
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -538,6 +549,7 @@ int main(int argc, char **argv)
         .stop = &stop_requested,
         .dry_from_id = o.dry_run && o.from_id > 0 ? o.from_id : 0,
         .parallel = (size_t)o.parallel,
+        .journals_of = spool_path,
     };
     export_stats st;
     rc = export_run(s, h, su.list, su.n, &eo, &st);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "export/backoff.h"
+#include "spool/journal.h"
 #include "util/rng.h"
 #include "util/tstamp.h"
 
@@ -1202,6 +1203,9 @@ int export_run(spool *s, httpc *h, export_target *const *targets, size_t n_targe
             break;
         if (o->checkpoint_ms > 0 && tstamp_mono_ns() - last_checkpoint > o->checkpoint_ms * 1000000) {
             spool_checkpoint(s, NULL);
+            /* telemetry of workers that died and were not restarted */
+            if (o->journals_of != NULL && !o->dry_run)
+                spool_journal_recover(s, o->journals_of, 200000000, NULL);
             last_checkpoint = tstamp_mono_ns();
         }
         if (got_any == 0 && nap(&e, o->poll_ms > 0 ? o->poll_ms : 1000))

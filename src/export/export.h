@@ -202,6 +202,8 @@ typedef struct export_options {
     int64_t dry_from_id;            /* dry run: start at this record id (0: at the cursor) */
     size_t parallel;                /* overrides the targets' parallel (0: theirs;
                                        at most EXPORT_MAX_PARALLEL) */
+    const char *journals_of;        /* --follow: the spool's path, to copy the journals
+                                       of dead workers in with each checkpoint (NULL: no) */
     int64_t item_retry_ms;          /* first wait before records answered "retry" are
                                        sent again, doubling, at most 5 s (0: 100 ms) */
 } export_options;
