@@ -70,14 +70,6 @@ static int64_t floor_div(int64_t a, int64_t b)
 
 /* ---- JSON strings ------------------------------------------------------------ */
 
-/* Length of the UTF-8 sequence at s[0..n), 0 when it is not one. */
-static size_t utf8_len_at(const unsigned char *s, size_t n)
-{
-    size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] <= 0xDF ? 2 : s[0] >= 0xE0 && s[0] <= 0xEF ? 3
-               : s[0] >= 0xF0 && s[0] <= 0xF4 ? 4 : 0;
-    return len > 0 && len <= n && utf8_valid((const char *)s, len) ? len : 0;
-}
-
 /* One character of s[0..n) as it appears inside a JSON string: *in bytes
  * read, the bytes written returned (and put in out[6] when out != NULL).
  * Bytes that are not UTF-8 become U+FFFD; control characters are escaped. */
@@ -104,7 +96,7 @@ static size_t json_char(const unsigned char *s, size_t n, size_t *in, char *out)
             memcpy(out, (char[]){ '\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15] }, 6);
         return 6;
     }
-    size_t len = utf8_len_at(s, n);
+    size_t len = utf8_seq_len((const char *)s, n);
     if (len == 0) {
         if (out)
             memcpy(out, "\xEF\xBF\xBD", 3);
@@ -244,7 +236,7 @@ static const char *scan_string(const char *p, const char *end)
         }
         if (ch < 0x20)
             return NULL;
-        size_t len = utf8_len_at((const unsigned char *)p, (size_t)(end - p));
+        size_t len = utf8_seq_len(p, (size_t)(end - p));
         if (len == 0)
             return NULL;
         p += len;
@@ -397,7 +389,7 @@ static void clean_host(const char *in, char out[MAX_HOST + 1])
     const unsigned char *p = (const unsigned char *)(in ? in : "");
     size_t n = strlen((const char *)p), i = 0, o = 0;
     while (i < n) {
-        size_t len = utf8_len_at(p + i, n - i);
+        size_t len = utf8_seq_len((const char *)(p + i), n - i);
         if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7f || p[i] == ':' || p[i] == '*'))) {
             if (o + 1 > MAX_HOST)
                 break;

@@ -25,6 +25,7 @@
 
 #include "telemetry/attrs.h"
 #include "util/jsonw.h"
+#include "util/utf8.h"
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.0.0"
@@ -240,26 +241,11 @@ fail:
  * length 1 for a bad byte). */
 static size_t utf8_next(const unsigned char *s, size_t n, uint32_t *cp)
 {
-    unsigned char c = s[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : (c & 0xf8) == 0xf0 ? 4 : 0;
-    if (len == 0 || len > n) {
+    size_t len = utf8_decode((const char *)s, n, cp);
+    if (len == 0) {
         *cp = 0xfffd;
         return 1;
     }
-    uint32_t v = len == 1 ? c : len == 2 ? (c & 0x1fu) : len == 3 ? (c & 0x0fu) : (c & 0x07u);
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80) {
-            *cp = 0xfffd;
-            return 1;
-        }
-        v = (v << 6) | (s[i] & 0x3fu);
-    }
-    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
-        *cp = 0xfffd;
-        return 1;
-    }
-    *cp = v;
     return len;
 }
 
@@ -460,37 +446,6 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629, as jansson
- * checks it), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t k = 2; k < n; k++)
-        if (s[k] < 0x80 || s[k] > 0xBF)
-            return 0;
-    return n;
-}
-
 static int hex4(const unsigned char *p, const unsigned char *end, uint32_t *out)
 {
     uint32_t v = 0;
@@ -555,7 +510,7 @@ static int scan_str(const char **pp, const char *end, char **ap, jtok *t)
         if (c < 0x20)
             return 1;
         if (c >= 0x80) {
-            size_t k = utf8_seq(p, (size_t)(e - p));
+            size_t k = utf8_seq_len((const char *)p, (size_t)(e - p));
             if (k == 0)
                 return 1;
             memcpy(a, p, k);

@@ -2,6 +2,7 @@
  * attributes columns. Spans, events, log records and the resource all build
  * their attributes here; the JSON is written directly into a buf_t. */
 #include "telemetry/attrs.h"
+#include "util/utf8.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -314,38 +315,6 @@ int attrs_set_str_array(attrs_t *a, const char *key, const char *const *values, 
 
 /* ---- JSON ----------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;   /* no surrogates */
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;   /* nothing above U+10FFFF */
-    } else
-        return 0;
-    if (avail < n)
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
 int attrs_json_string(buf_t *out, const char *s, size_t len)
 {
     static const char hex[] = "0123456789abcdef";
@@ -364,7 +333,7 @@ int attrs_json_string(buf_t *out, const char *s, size_t len)
             continue;
         }
         if (c >= 0x80) {
-            size_t n = utf8_seq(p + i, len - i);
+            size_t n = utf8_seq_len((const char *)(p + i), len - i);
             if (n > 0) {
                 i += n;
                 continue;

@@ -5,41 +5,10 @@
  * byte what json_dumps(JSON_COMPACT | JSON_ENCODE_ANY) gives; reals are
  * formatted by jansson itself, so they follow its build (%.17g or dtoa). */
 #include "util/jsonw.h"
+#include "util/utf8.h"
 
 #include <stdint.h>
 #include <string.h>
-
-/* Length of the well-formed UTF-8 sequence (RFC 3629, as jansson checks
- * it: no overlongs, no surrogates, nothing above U+10FFFF) that starts with
- * the non-ASCII byte s[0], or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t avail)
-{
-    unsigned c = s[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0)
-            lo = 0xA0;
-        else if (c == 0xED)
-            hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0)
-            lo = 0x90;
-        else if (c == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (avail < n || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t k = 2; k < n; k++)
-        if (s[k] < 0x80 || s[k] > 0xBF)
-            return 0;
-    return n;
-}
 
 /* 1 for the ASCII bytes a JSON string must escape: control characters,
  * '"' and '\\' (jansson leaves '/' and DEL alone). */
@@ -67,7 +36,7 @@ static int put_string(buf_t *b, const char *str, size_t n)
             continue;
         }
         if (c >= 0x80) {
-            size_t k = utf8_seq(s + i, n - i);
+            size_t k = utf8_seq_len((const char *)(s + i), n - i);
             if (k == 0)
                 return -1;
             memcpy(d, s + i, k);

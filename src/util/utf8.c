@@ -49,6 +49,22 @@ static int32_t decode(const unsigned char *s, size_t len, size_t *i)
     return (int32_t)cp;
 }
 
+size_t utf8_decode(const char *s, size_t avail, uint32_t *cp)
+{
+    size_t i = 0;
+    int32_t c = avail > 0 ? decode((const unsigned char *)s, avail, &i) : -1;
+    if (c < 0)
+        return 0;
+    *cp = (uint32_t)c;
+    return i;
+}
+
+size_t utf8_seq_len(const char *s, size_t avail)
+{
+    uint32_t cp;
+    return utf8_decode(s, avail, &cp);
+}
+
 bool utf8_valid(const char *s, size_t len)
 {
     return utf8_count(s, len) >= 0;

@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdint.h>
+
 #include "check_main.h"
 #include "util/utf8.h"
 
@@ -54,6 +56,25 @@ static const struct {
     {"\xf0\x9f\x98\x28", 0, -1},
     {"\xc3\xa9\xc3", 0, -1},
 };
+
+START_TEST(test_sequence_lengths_and_decoding)
+{
+    uint32_t cp = 0;
+    ck_assert_uint_eq(utf8_seq_len("a", 1), 1);
+    ck_assert_uint_eq(utf8_decode("\xc3\xa9x", 3, &cp), 2);
+    ck_assert_uint_eq(cp, 0xe9);
+    ck_assert_uint_eq(utf8_decode("\xe2\x82\xac", 3, &cp), 3);
+    ck_assert_uint_eq(cp, 0x20ac);
+    ck_assert_uint_eq(utf8_decode("\xf0\x9f\x98\x80", 4, &cp), 4);
+    ck_assert_uint_eq(cp, 0x1f600);
+    ck_assert_uint_eq(utf8_seq_len("\xe2\x82\xac", 2), 0);     /* cut short */
+    ck_assert_uint_eq(utf8_seq_len("\xc0\xaf", 2), 0);         /* overlong */
+    ck_assert_uint_eq(utf8_seq_len("\xed\xa0\x80", 3), 0);     /* surrogate */
+    ck_assert_uint_eq(utf8_seq_len("\xf4\x90\x80\x80", 4), 0); /* above U+10FFFF */
+    ck_assert_uint_eq(utf8_seq_len("\x80", 1), 0);
+    ck_assert_uint_eq(utf8_seq_len("", 0), 0);
+}
+END_TEST
 
 START_TEST(test_table)
 {
@@ -168,6 +189,7 @@ Suite *make_suite(void)
     tcase_add_loop_test(tc, test_blank, 0, (int)(sizeof blanks / sizeof blanks[0]));
     tcase_add_loop_test(tc, test_not_blank, 0, (int)(sizeof not_blanks / sizeof not_blanks[0]));
     tcase_add_test(tc, test_nul_is_not_blank);
+    tcase_add_test(tc, test_sequence_lengths_and_decoding);
     suite_add_tcase(s, tc);
     return s;
 }
