@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app/sql_embed.h"
@@ -298,6 +299,9 @@ int app_db_ping(app_db *db)
 
 /* ---- creating the database -------------------------------------------- */
 
+/* How long an init waits for another one (or a worker) to let go. */
+#define INIT_BUSY_MS 10000
+
 static int init_fail(sqlite3 *h, const char *path, const char *what, char *err, size_t err_size)
 {
     int busy = h != NULL && (sqlite3_errcode(h) == SQLITE_BUSY || sqlite3_errcode(h) == SQLITE_LOCKED);
@@ -329,7 +333,7 @@ static int seed(sqlite3 *h, int64_t now_us)
     return sqlite3_exec(h, "DROP TABLE temp.seed_now", NULL, NULL, NULL);
 }
 
-int app_db_init(const char *path, int64_t now_us, char *err, size_t err_size)
+static int init_once(const char *path, int64_t now_us, char *err, size_t err_size)
 {
     /* Create the file ourselves: SQLite would make it 0644 (under the
      * umask), and the database is nobody else's business. */
@@ -344,7 +348,7 @@ int app_db_init(const char *path, int64_t now_us, char *err, size_t err_size)
     if (sqlite3_open_v2(path, &h, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
         return init_fail(h, path, "open", err, err_size);
     /* Two inits at once wait for each other rather than fail. */
-    sqlite3_busy_timeout(h, 10000);
+    sqlite3_busy_timeout(h, INIT_BUSY_MS);
     if (set_wal(h) != SQLITE_OK)
         return init_fail(h, path, "journal_mode=WAL", err, err_size);
     if (sqlite3_exec(h, "PRAGMA foreign_keys=ON; BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
@@ -388,4 +392,24 @@ int app_db_init(const char *path, int64_t now_us, char *err, size_t err_size)
         return APP_DB_ERROR;
     }
     return APP_DB_OK;
+}
+
+int app_db_init(const char *path, int64_t now_us, char *err, size_t err_size)
+{
+    /* The busy timeout does not cover every lock wait: two connections that
+     * both hold a read lock and both want to write (switching a new file to
+     * WAL is such a write) get SQLITE_BUSY at once, since waiting could
+     * deadlock. The whole init is one transaction, so it is simply run
+     * again, for as long as the busy timeout would have waited. */
+    int64_t deadline = tstamp_mono_ns() + INIT_BUSY_MS * 1000000LL;
+    unsigned pause_ms = 5;
+    for (;;) {
+        int rc = init_once(path, now_us, err, err_size);
+        if (rc != APP_DB_BUSY || tstamp_mono_ns() >= deadline)
+            return rc;
+        struct timespec ts = {0, (long)pause_ms * 1000000L};
+        nanosleep(&ts, NULL);
+        if (pause_ms < 100)
+            pause_ms *= 2;
+    }
 }

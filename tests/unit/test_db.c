@@ -170,7 +170,10 @@ START_TEST(test_two_inits_at_once)
         ck_assert_int_ge(kids[i], 0);
         if (kids[i] == 0) {
             char err[256];
-            _exit(app_db_init(path, 1700000000000000, err, sizeof err) == APP_DB_OK ? 0 : 1);
+            int rc = app_db_init(path, 1700000000000000, err, sizeof err);
+            if (rc != APP_DB_OK)
+                fprintf(stderr, "init %d: %s\n", i, err);
+            _exit(rc == APP_DB_OK ? 0 : 1);
         }
     }
     for (int i = 0; i < 2; i++) {
