@@ -98,6 +98,16 @@ int config_load(app_config *c, char **env, char *err, size_t err_size)
         snprintf(err, err_size, "CRUDDUR_TELEMETRY must be on or off, not '%.80s'", tel);
         return -1;
     }
+    const char *copy = env_get(env, "CRUDDUR_SPOOL_COPY");
+    if (copy == NULL || strcmp(copy, "thread") == 0) {
+        c->spool_copy = CONFIG_COPY_THREAD;
+    } else if (strcmp(copy, "inline") == 0) {
+        c->spool_copy = CONFIG_COPY_INLINE;
+    } else {
+        snprintf(err, err_size, "CRUDDUR_SPOOL_COPY must be thread or inline, not '%.80s'",
+                 copy);
+        return -1;
+    }
     c->body_limit = (size_t)body_limit;
     c->busy_timeout_ms = (int)busy;
     c->home_limit = (int)home;

@@ -18,7 +18,12 @@ typedef struct app_config {
     char *spool_path;       /* CRUDDUR_SPOOL, default STATE_DIR/spool.db */
     char *crash_dir;        /* CRUDDUR_CRASH_DIR, default STATE_DIR/crash */
     int spool_budget_ms;    /* CRUDDUR_SPOOL_BUDGET_MS, default 200 (1 .. 10000) */
+    int spool_copy;         /* CRUDDUR_SPOOL_COPY: how a FastCGI worker copies its
+                               journal into the spool, CONFIG_COPY_* */
 } app_config;
+
+#define CONFIG_COPY_THREAD 0    /* "thread" (default): a copier thread of the worker */
+#define CONFIG_COPY_INLINE 1    /* "inline": the worker itself, between requests */
 
 /* Reads the settings from a NULL-terminated "NAME=value" array (NULL means
  * the process environment). Returns 0, or -1 with a message in err naming

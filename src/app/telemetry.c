@@ -6,12 +6,19 @@
  * A FastCGI worker (one whose loop reports when it is idle) does not write
  * each request to the spool in a transaction of its own: that costs about
  * as much as the request. It appends the request's batch to its journal
- * (spool/journal.h: one write, safe from the worker's death from then on)
- * and copies the journal into the spool in one transaction when it is idle,
- * or once FLUSH_BATCHES, FLUSH_BYTES or FLUSH_AGE_NS have gathered while
- * requests kept it busy. A copy that fails drops and counts what it held, as
- * a failed direct write does. Its checkpoints run in a thread
- * (spool/checkpointer.h). Plain CGI writes each request directly. */
+ * (spool/journal.h: one write, safe from the worker's death from then on),
+ * and when it is idle, or once FLUSH_BATCHES, FLUSH_BYTES or FLUSH_AGE_NS
+ * have gathered while requests kept it busy, gives that journal to its
+ * copier thread (spool/copier.h), which copies it into the spool in one
+ * transaction, and appends to a second journal meanwhile: a copy (a lock
+ * wait, a page cache emptied by the other worker's commit) never holds up a
+ * request. When the copier still has the other journal and this one has
+ * reached TAKEOVER_BYTES or TAKEOVER_AGE_NS, the worker copies it itself, as
+ * CRUDDUR_SPOOL_COPY=inline does each time. Checkpoints run in a thread too
+ * (spool/checkpointer.h). A copy that fails drops and counts what it held,
+ * as a failed direct write does; lost records are counted by whichever
+ * handle writes next (the copier's, when there is one). Plain CGI writes
+ * each request directly. */
 #include "app/telemetry.h"
 
 #ifdef HAVE_CONFIG_H
@@ -25,6 +32,7 @@
 #include <sys/stat.h>
 
 #include "spool/checkpointer.h"
+#include "spool/copier.h"
 #include "spool/journal.h"
 #include "spool/spool.h"
 #include "telemetry/crash.h"
@@ -44,6 +52,11 @@
 #define FLUSH_BATCHES 128
 #define FLUSH_BYTES (1u << 20)
 #define FLUSH_AGE_NS 50000000LL
+/* While the copier still has the other journal, the worker copies this one
+ * itself once it holds this much or its oldest batch waited this long: a
+ * slow copy must not let the journal (4 MiB) fill. */
+#define TAKEOVER_BYTES (2u << 20)
+#define TAKEOVER_AGE_NS 1000000000LL
 /* Journals left by dead workers are looked for when idle, at most this often. */
 #define RECOVER_INTERVAL_NS 2000000000LL
 
@@ -56,11 +69,15 @@ struct telemetry {
     crash_recorder *crash;
 
     spool *sp;                 /* NULL while it cannot be opened */
-    spool_journal *jn;         /* this worker's journal (with sp); NULL: write directly */
+    spool_journal *jn;         /* the journal appended to (with sp); NULL: write directly */
+    spool_journal *spare;      /* the other one, empty, while not with the copier */
     bool queueing;             /* the loop reports idle moments: journal, copy then */
     bool no_journal;           /* it could not be created: write directly */
     spool_checkpointer *ckpt;  /* with sp when queueing: checkpoints off the request path */
     bool no_ckpt_thread;       /* it could not be started: sp checkpoints itself */
+    spool_copier *copier;      /* with sp when queueing, unless "inline" */
+    bool no_copier;            /* it could not be started: the worker copies */
+    int64_t budget_ns;         /* CRUDDUR_SPOOL_BUDGET_MS */
     int64_t recover_at_ns;     /* next look for dead workers' journals */
     int64_t reopen_at_ns;
     int64_t unspooled_drops;   /* dropped while no spool was open */
@@ -93,28 +110,63 @@ static void warn_drop(telemetry *t, int status, size_t n)
     t->warn_at_ns = now + WARN_INTERVAL_NS;
 }
 
-/* A queueing worker's checkpoints run in a thread of their own (their fsyncs
- * take milliseconds); the worker's handle then never checkpoints. */
-static void start_checkpointer(telemetry *t)
+/* Records lost: counted by the handle that writes next. */
+static void note_dropped(telemetry *t, int64_t n)
 {
-    if (!t->queueing || t->sp == NULL || t->ckpt != NULL || t->no_ckpt_thread)
-        return;
-    char err[256];
-    if (spool_checkpointer_start(t->cfg->spool_path, &t->ckpt, err, sizeof err) != SPOOL_OK) {
-        fprintf(stderr, "cruddur-api: %s; checkpointing the spool after requests\n", err);
-        t->no_ckpt_thread = true;
-        t->ckpt = NULL;
-        return;
-    }
-    spool_set_no_checkpoint(t->sp, 1);
+    if (t->copier != NULL)
+        spool_copier_note_dropped(t->copier, n);
+    else if (t->sp != NULL)
+        spool_note_dropped(t->sp, n);
+    else
+        t->unspooled_drops += n;
 }
 
-/* Closes the spool, its journal and checkpointer. The worker's handle
- * checkpoints again first: the last one to close copies and removes the WAL. */
-static void close_spool(telemetry *t)
+/* A queueing worker's checkpoints run in a thread of their own (their fsyncs
+ * take milliseconds), and so do its copies unless CRUDDUR_SPOOL_COPY says
+ * "inline"; the worker's handle then never checkpoints. */
+static void start_threads(telemetry *t)
 {
+    if (!t->queueing || t->sp == NULL)
+        return;
+    char err[256];
+    if (t->ckpt == NULL && !t->no_ckpt_thread) {
+        if (spool_checkpointer_start(t->cfg->spool_path, &t->ckpt, err, sizeof err) != SPOOL_OK) {
+            fprintf(stderr, "cruddur-api: %s; checkpointing the spool after requests\n", err);
+            t->no_ckpt_thread = true;
+            t->ckpt = NULL;
+        } else {
+            spool_set_no_checkpoint(t->sp, 1);
+        }
+    }
+    if (t->copier == NULL && !t->no_copier && t->cfg->spool_copy != CONFIG_COPY_INLINE) {
+        if (spool_copier_start(t->cfg->spool_path, t->budget_ns, t->ckpt, &t->copier, err,
+                               sizeof err) != SPOOL_OK) {
+            fprintf(stderr, "cruddur-api: %s; copying the journal between requests\n", err);
+            t->no_copier = true;
+            t->copier = NULL;
+        }
+    }
+}
+
+/* Closes the spool, its journals and threads. The copier finishes the copy
+ * in hand first; a journal still holding batches is left in its file for
+ * recovery. Lost records not yet counted are kept for the next open when
+ * `reopen`, else written now if the spool takes them. The worker's handle
+ * checkpoints again: the last one to close copies and removes the WAL. */
+static void close_spool(telemetry *t, bool reopen)
+{
+    int64_t dropped = 0;
+    spool_journal *held = spool_copier_stop(t->copier, NULL, &dropped);
+    t->copier = NULL;
+    if (reopen)
+        t->unspooled_drops += dropped + spool_take_dropped(t->sp);
+    else
+        spool_note_dropped(t->sp, dropped);     /* spool_close writes it */
     spool_checkpointer_stop(t->ckpt);
     t->ckpt = NULL;
+    spool_journal_close(held, t->sp);
+    spool_journal_close(t->spare, t->sp);
+    t->spare = NULL;
     spool_journal_close(t->jn, t->sp);
     t->jn = NULL;
     spool_set_no_checkpoint(t->sp, 0);
@@ -138,11 +190,12 @@ static bool spool_ready(telemetry *t)
         t->reopen_at_ns = now + REOPEN_INTERVAL_NS;
         return false;
     }
-    spool_set_budget(t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
-    start_checkpointer(t);
+    spool_set_budget(t->sp, t->budget_ns);
+    start_threads(t);
     if (t->unspooled_drops > 0) {
-        spool_note_dropped(t->sp, t->unspooled_drops);
+        int64_t n = t->unspooled_drops;
         t->unspooled_drops = 0;
+        note_dropped(t, n);
     }
     return true;
 }
@@ -171,28 +224,82 @@ static void after_failure(telemetry *t, int rc)
 {
     if (rc == SPOOL_BUSY || rc == SPOOL_FULL || rc == SPOOL_INVALID)
         return;
-    t->unspooled_drops += spool_pending_dropped(t->sp);
-    close_spool(t);
+    close_spool(t, true);
     t->reopen_at_ns = tstamp_mono_ns() + REOPEN_INTERVAL_NS;
 }
 
-/* Copies the journal into the spool; on failure drops and counts what it held. */
-static void flush_journal(telemetry *t)
+/* After a copy of j (by the worker or the copier) ended with rc: on
+ * failure its batches are dropped and counted. */
+static void copy_done(telemetry *t, spool_journal *j, int rc)
 {
-    if (t->jn == NULL || t->sp == NULL || spool_journal_batches(t->jn) == 0)
-        return;
-    int rc = spool_journal_flush(t->jn, t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
     t->last_status = rc;
     if (rc == SPOOL_OK) {
-        spool_checkpointer_poke(t->ckpt, spool_wal_pages(t->sp));
         if (!t->recovered)
             recover_crashes(t);
         return;
     }
-    size_t n = spool_journal_discard(t->jn);
-    spool_note_dropped(t->sp, (int64_t)n);
+    size_t n = spool_journal_discard(j);
+    note_dropped(t, (int64_t)n);
     warn_drop(t, rc, n);
     after_failure(t, rc);
+}
+
+/* Copies journal j into the spool in this thread. */
+static void flush_here(telemetry *t, spool_journal *j)
+{
+    if (j == NULL || t->sp == NULL || spool_journal_batches(j) == 0)
+        return;
+    int rc = spool_journal_flush(j, t->sp, t->budget_ns);
+    if (rc == SPOOL_OK)
+        spool_checkpointer_poke(t->ckpt, spool_wal_pages(t->sp));
+    copy_done(t, j, rc);
+}
+
+/* Takes back the journal the copier is done with, if it is. */
+static void collect_copy(telemetry *t)
+{
+    int rc = SPOOL_ERROR;
+    spool_journal *j = spool_copier_collect(t->copier, 0, &rc);
+    if (j == NULL)
+        return;
+    t->spare = j;
+    copy_done(t, j, rc);        /* may close the spool, spare included */
+}
+
+/* Gives the copier the journal appended to, which the (empty) spare then
+ * replaces. False when the copier still has the other one, or there is no
+ * spare to switch to. */
+static bool give_copy(telemetry *t)
+{
+    collect_copy(t);
+    if (t->copier == NULL || spool_copier_holds(t->copier))
+        return false;
+    if (spool_journal_batches(t->jn) == 0)
+        return true;
+    if (t->spare == NULL) {
+        char err[256];
+        if (spool_journal_open(t->cfg->spool_path, 0, &t->spare, err, sizeof err) != SPOOL_OK) {
+            t->spare = NULL;
+            return false;
+        }
+    }
+    if (spool_copier_give(t->copier, t->jn) != SPOOL_OK)
+        return false;
+    t->jn = t->spare;
+    t->spare = NULL;
+    return true;
+}
+
+/* Copies what the journal appended to holds: through the copier when it
+ * can take it, here when there is no copier or when `must` (it is late). */
+static void flush_journal(telemetry *t, bool must)
+{
+    if (t->jn == NULL || t->sp == NULL)
+        return;
+    if (t->copier != NULL && give_copy(t))
+        return;
+    if (t->copier == NULL || must)
+        flush_here(t, t->jn);
 }
 
 static bool flush_due(const telemetry *t)
@@ -200,6 +307,13 @@ static bool flush_due(const telemetry *t)
     return spool_journal_batches(t->jn) >= FLUSH_BATCHES ||
            spool_journal_bytes(t->jn) >= FLUSH_BYTES ||
            tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= FLUSH_AGE_NS;
+}
+
+/* The copier still has the other journal and this one is filling up. */
+static bool takeover_due(const telemetry *t)
+{
+    return spool_journal_bytes(t->jn) >= TAKEOVER_BYTES ||
+           tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= TAKEOVER_AGE_NS;
 }
 
 /* The journal, created with the first request that wants it. */
@@ -237,8 +351,8 @@ static void recover_journals(telemetry *t)
 static void telemetry_idle(telemetry *t)
 {
     t->queueing = true;
-    start_checkpointer(t);
-    flush_journal(t);
+    start_threads(t);
+    flush_journal(t, false);
     recover_journals(t);
 }
 
@@ -256,22 +370,22 @@ static int write_batch(telemetry *t)
         return t->last_status;
     }
     if (bounded > 0)
-        spool_note_dropped(t->sp, (int64_t)bounded);
+        note_dropped(t, (int64_t)bounded);
     if (n > 0 && t->queueing && journal_ready(t) &&
         spool_journal_append(t->jn, &b) == SPOOL_OK) {
         if (flush_due(t))
-            flush_journal(t);
+            flush_journal(t, takeover_due(t));
         return t->last_status;
     }
     /* no journal, or it did not take the batch: straight into the spool */
-    int rc = n == 0 ? SPOOL_OK : spool_write(t->sp, &b, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
+    int rc = n == 0 ? SPOOL_OK : spool_write(t->sp, &b, t->budget_ns);
     t->last_status = rc;
     if (rc == SPOOL_OK)
         spool_checkpointer_poke(t->ckpt, spool_wal_pages(t->sp));
     if (rc == SPOOL_OK && !t->recovered)
         recover_crashes(t);
     if (rc != SPOOL_OK) {
-        spool_note_dropped(t->sp, (int64_t)n);
+        note_dropped(t, (int64_t)n);
         warn_drop(t, rc, n);
         after_failure(t, rc);
     }
@@ -315,6 +429,7 @@ int telemetry_new(const app_config *cfg, rng_t *rng, telemetry **out, char *err,
     if (t == NULL)
         goto oom;
     t->cfg = cfg;
+    t->budget_ns = (int64_t)cfg->spool_budget_ms * 1000000LL;
     t->server = TRACE_SPAN_NONE;
 
     char warn[256];
@@ -357,10 +472,19 @@ void telemetry_free(telemetry *t)
         return;
     crash_uninstall(t->crash);
     /* what is still waiting: into the spool now, or, if the spool does not
-     * take it, left in the journal's file for the next worker to copy */
-    if (t->jn != NULL && t->sp != NULL)
-        spool_journal_flush(t->jn, t->sp, (int64_t)t->cfg->spool_budget_ms * 1000000LL);
-    close_spool(t);
+     * take it, left in the journals' files for the next worker to copy */
+    if (t->sp != NULL) {
+        int64_t dropped = 0;
+        spool_journal *held = spool_copier_stop(t->copier, NULL, &dropped);
+        t->copier = NULL;
+        spool_note_dropped(t->sp, dropped);
+        spool_journal *js[3] = {held, t->spare, t->jn};
+        for (int i = 0; i < 3; i++)
+            if (js[i] != NULL && spool_journal_batches(js[i]) > 0)
+                spool_journal_flush(js[i], t->sp, t->budget_ns);
+        spool_journal_close(held, t->sp);
+    }
+    close_spool(t, false);
     trace_request_free(t->tr);
     redact_free(t->redact);
     free(t->resource_json);

@@ -1684,6 +1684,15 @@ int64_t spool_pending_dropped(const spool *s)
     return s != NULL ? s->pending_dropped : 0;
 }
 
+int64_t spool_take_dropped(spool *s)
+{
+    if (s == NULL)
+        return 0;
+    int64_t n = s->pending_dropped;
+    s->pending_dropped = 0;
+    return n;
+}
+
 int spool_counter_add(spool *s, const char *name, int64_t delta)
 {
     if (s == NULL || name == NULL)

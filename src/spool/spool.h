@@ -202,6 +202,9 @@ int spool_check_batch(const spool_batch *b, char *err, size_t err_size);
  * transaction, so losses during an outage show once the spool works again. */
 void spool_note_dropped(spool *s, int64_t n);
 int64_t spool_pending_dropped(const spool *s);
+/* Returns the pending count and forgets it: for a caller that will count
+ * those records through another handle (spool_close would write it). */
+int64_t spool_take_dropped(spool *s);
 
 /* Adds delta to a counter now, in its own transaction. */
 int spool_counter_add(spool *s, const char *name, int64_t delta);

@@ -587,7 +587,10 @@ class AwsHandler(fakehttp.Handler):
                 return self.send_answer(rc.error(403, "ExpiredTokenException",
                                                  "The security token included in the request is expired",
                                                  auth=True))
-        answer = rc.handle(self, method, body, op, fault)
+        try:
+            answer = rc.handle(self, method, body, op, fault)
+        finally:
+            release_fault(st, fault)
         if fault is not None and fault.get("kind") == "delay":
             time.sleep(float(fault.get("seconds", 5)))
         self.send_answer(answer)
@@ -612,12 +615,15 @@ def next_fault(st, op, data_op, deferred=()):
     one of `deferred`: those depend on what the request holds (documents to
     leave unprocessed, events to report) and stay queued until the receiver
     applies one and calls consume_fault, so that a request refused for
-    another reason does not use them up."""
+    another reason does not use them up. A deferred fault is claimed by one
+    request at a time: requests that arrive together (several in flight)
+    never both apply it; release_fault gives back one that was not applied."""
     with st.lock:
         for f in st.faults:
-            if f.get("op", data_op) != op:
+            if f.get("op", data_op) != op or f.get("_claimed"):
                 continue
             if f.get("kind") in deferred:
+                f["_claimed"] = True
                 return f
             _consume(st, f)
             return dict(f)
@@ -637,7 +643,17 @@ def consume_fault(st, f):
     """A deferred fault (see next_fault) was applied."""
     with st.lock:
         if any(g is f for g in st.faults):
+            f.pop("_claimed", None)
             _consume(st, f)
+
+
+def release_fault(st, f):
+    """The request that claimed deferred fault f is over: if it did not
+    apply f, f waits for the next request again."""
+    if f is None:
+        return
+    with st.lock:
+        f.pop("_claimed", None)
 
 
 def add_common_args(ap, service):

@@ -19,6 +19,7 @@ START_TEST(test_defaults)
     ck_assert_uint_eq(c.body_limit, 65536);
     ck_assert_int_eq(c.busy_timeout_ms, 2000);
     ck_assert_int_eq(c.home_limit, 20);
+    ck_assert_int_eq(c.spool_copy, CONFIG_COPY_THREAD);
     config_free(&c);
     ck_assert_ptr_null(c.db_path);
 }
@@ -35,6 +36,7 @@ START_TEST(test_every_variable)
         "CRUDDUR_BODY_LIMIT=1024",
         "CRUDDUR_DB_BUSY_TIMEOUT_MS=0",
         "CRUDDUR_HOME_LIMIT=100",
+        "CRUDDUR_SPOOL_COPY=inline",
         NULL,
     };
     app_config c;
@@ -48,7 +50,27 @@ START_TEST(test_every_variable)
     ck_assert_uint_eq(c.body_limit, 1024);
     ck_assert_int_eq(c.busy_timeout_ms, 0);
     ck_assert_int_eq(c.home_limit, 100);
+    ck_assert_int_eq(c.spool_copy, CONFIG_COPY_INLINE);
     config_free(&c);
+}
+END_TEST
+
+START_TEST(test_spool_copy_modes)
+{
+    static const struct {
+        const char *setting;
+        int mode;
+    } modes[] = {{"CRUDDUR_SPOOL_COPY=thread", CONFIG_COPY_THREAD},
+                 {"CRUDDUR_SPOOL_COPY=inline", CONFIG_COPY_INLINE},
+                 {"CRUDDUR_SPOOL_COPY=", CONFIG_COPY_THREAD}};
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++) {
+        char *env[] = {(char *)modes[i].setting, NULL};
+        app_config c;
+        char err[256] = "";
+        ck_assert_msg(config_load(&c, env, err, sizeof err) == 0, "%s: %s", modes[i].setting, err);
+        ck_assert_int_eq(c.spool_copy, modes[i].mode);
+        config_free(&c);
+    }
 }
 END_TEST
 
@@ -107,6 +129,9 @@ static const struct {
     {"CRUDDUR_USER_HANDLE=@worf", "CRUDDUR_USER_HANDLE"},
     {"CRUDDUR_USER_HANDLE=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
      "CRUDDUR_USER_HANDLE"},
+    {"CRUDDUR_SPOOL_COPY=fast", "CRUDDUR_SPOOL_COPY"},
+    {"CRUDDUR_SPOOL_COPY=idle", "CRUDDUR_SPOOL_COPY"},
+    {"CRUDDUR_SPOOL_COPY=THREAD", "CRUDDUR_SPOOL_COPY"},
 };
 
 START_TEST(test_bad_values)
@@ -138,6 +163,7 @@ Suite *make_suite(void)
     Suite *s = suite_create("config");
     TCase *tc = tcase_create("load");
     tcase_add_test(tc, test_defaults);
+    tcase_add_test(tc, test_spool_copy_modes);
     tcase_add_test(tc, test_every_variable);
     tcase_add_test(tc, test_db_follows_state_dir);
     tcase_add_test(tc, test_empty_means_default);

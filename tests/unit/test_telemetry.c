@@ -30,16 +30,31 @@ static app_config cfg;
 static rng_t rng;
 static telemetry *tel;
 
-static void start_with(const char *spool_setting)
+/* Telemetry on the spool at spool_setting; copy: CRUDDUR_SPOOL_COPY, or NULL. */
+static void start_copying(const char *spool_setting, const char *copy)
 {
-    char state[128], spool_env[192], err[256];
+    char state[128], spool_env[192], copy_env[64], err[256];
     snprintf(state, sizeof state, "CRUDDUR_STATE_DIR=%s", dir);
     snprintf(spool_env, sizeof spool_env, "CRUDDUR_SPOOL=%s", spool_setting);
-    char *env[] = {state, spool_env, NULL};
+    snprintf(copy_env, sizeof copy_env, "CRUDDUR_SPOOL_COPY=%s", copy != NULL ? copy : "");
+    char *env[] = {state, spool_env, copy_env, NULL};
     ck_assert_msg(config_load(&cfg, env, err, sizeof err) == 0, "%s", err);
     rng_seed_with(&rng, 42);
     ck_assert_msg(telemetry_new(&cfg, &rng, &tel, err, sizeof err) == 0, "%s", err);
     ck_assert_ptr_nonnull(tel);
+}
+
+static void start_with(const char *spool_setting)
+{
+    start_copying(spool_setting, NULL);
+}
+
+static void restart_copying(const char *copy)
+{
+    telemetry_free(tel);
+    tel = NULL;
+    config_free(&cfg);
+    start_copying(spool_path, copy);
 }
 
 static void setup(void)
@@ -228,8 +243,11 @@ static int journal_files(void)
     return n;
 }
 
+/* The worker copying its journal itself (CRUDDUR_SPOOL_COPY=inline): in
+ * step with its idle moments. */
 START_TEST(a_worker_journals_and_copies_when_idle)
 {
+    restart_copying("inline");
     http_response resp;
     /* before the loop reports an idle moment: straight into the spool */
     run_request("GET", "/api/activities/home", NULL, 200, &resp);
@@ -261,6 +279,7 @@ END_TEST
 
 START_TEST(a_killed_workers_journal_is_copied_by_another)
 {
+    restart_copying("inline");
     fflush(NULL);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
@@ -290,6 +309,59 @@ START_TEST(a_killed_workers_journal_is_copied_by_another)
 }
 END_TEST
 
+/* Polls q until it answers want or 10 s have passed; returns the answer. */
+static int64_t await_int(const char *q, int64_t want)
+{
+    int64_t got = q_int(q);
+    for (int i = 0; i < 1000 && got != want; i++) {
+        usleep(10000);
+        got = q_int(q);
+    }
+    return got;
+}
+
+/* The default: the journal is handed to the copier thread, and the worker
+ * goes on with its second journal. */
+START_TEST(a_worker_hands_its_journal_to_the_copier)
+{
+    http_response resp;
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);    /* direct */
+    http_response_free(&resp);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 1);
+
+    telemetry_finish(tel, NULL, NULL);          /* idle: copier started */
+    for (int i = 0; i < 3; i++) {
+        run_request("GET", "/api/activities/home", NULL, 200, &resp);
+        http_response_free(&resp);
+    }
+    ck_assert_int_eq(journal_files(), 1);
+    telemetry_finish(tel, NULL, NULL);          /* handed over; a second journal */
+    ck_assert_int_eq(journal_files(), 2);
+    ck_assert_int_eq(await_int("SELECT count(*) FROM span WHERE kind = 2", 4), 4);
+
+    /* turn after turn, nothing lost or repeated */
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 20; i++) {
+            run_request("GET", "/api/activities/home", NULL, 200, &resp);
+            http_response_free(&resp);
+        }
+        telemetry_finish(tel, NULL, NULL);
+        ck_assert_int_eq(await_int("SELECT count(*) FROM span WHERE kind = 2", 24 + 20 * round),
+                         24 + 20 * round);
+    }
+    ck_assert_int_eq(q_int("SELECT count(DISTINCT span_id) FROM span WHERE kind = 2"), 104);
+    ck_assert(telemetry_spool_ok(tel));
+
+    /* what waits at exit goes in, and both journals go away */
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    http_response_free(&resp);
+    telemetry_free(tel);
+    tel = NULL;
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 105);
+    ck_assert_int_eq(journal_files(), 0);
+}
+END_TEST
+
 START_TEST(off_means_nothing)
 {
     telemetry_free(tel);
@@ -315,6 +387,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, an_unwritable_spool_drops_and_counts);
     tcase_add_test(tc, a_worker_journals_and_copies_when_idle);
     tcase_add_test(tc, a_killed_workers_journal_is_copied_by_another);
+    tcase_add_test(tc, a_worker_hands_its_journal_to_the_copier);
     tcase_add_test(tc, off_means_nothing);
     suite_add_tcase(s, tc);
     return s;
