@@ -609,7 +609,9 @@ static int authorize(engine *e, export_target *t, int *again)
         memset(&a, 0, sizeof a);
         a.verdict = EXPORT_RETRY;
         a.wait_ms = -1;
-        snprintf(a.message, sizeof a.message, "credentials: %s", err);
+        /* the message may be cut: the reason stays readable */
+        snprintf(a.message, sizeof a.message, "credentials: %.*s",
+                 (int)(sizeof a.message - sizeof "credentials: "), err);
         int w = retry_wait(e, t, &a, 0);
         *again = w == STEP_OK;
         return w;
