@@ -183,7 +183,8 @@ static bool spool_ready(telemetry *t)
     if (now < t->reopen_at_ns)
         return false;
     char err[256];
-    int rc = spool_open(t->cfg->spool_path, SPOOL_CREATE, 0, &t->sp, err, sizeof err);
+    int rc = spool_open(t->cfg->spool_path, SPOOL_CREATE | SPOOL_SMALL_CACHE, 0, &t->sp, err,
+                       sizeof err);
     t->last_status = rc;
     if (rc != SPOOL_OK) {
         t->sp = NULL;

@@ -67,7 +67,7 @@ int spool_checkpointer_start(const char *path, spool_checkpointer **out, char *e
         snprintf(err, err_size, "out of memory");
         return SPOOL_ERROR;
     }
-    int status = spool_open(path, 0, 0, &c->s, err, err_size);
+    int status = spool_open(path, SPOOL_SMALL_CACHE, 0, &c->s, err, err_size);
     if (status != SPOOL_OK) {
         free(c);
         return status;

@@ -66,7 +66,7 @@ int spool_copier_start(const char *spool_path, int64_t budget_ns, spool_checkpoi
     }
     c->ckpt = ckpt;
     c->budget_ns = budget_ns;
-    int status = spool_open(spool_path, 0, 0, &c->s, err, err_size);
+    int status = spool_open(spool_path, SPOOL_SMALL_CACHE, 0, &c->s, err, err_size);
     if (status != SPOOL_OK) {
         free(c);
         return status;

@@ -916,6 +916,11 @@ int spool_open(const char *path, unsigned flags, unsigned mode, spool **out,
     }
     if (s->no_checkpoint)           /* not even the last one to close */
         sqlite3_db_config(s->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, (int *)NULL);
+    if (flags & SPOOL_SMALL_CACHE) {
+        char sql[64];
+        snprintf(sql, sizeof sql, "PRAGMA cache_size = -%d", SPOOL_SMALL_CACHE_KIB);
+        sqlite3_exec(s->db, sql, NULL, NULL, NULL);     /* a hint: failing is harmless */
+    }
     sqlite3_busy_handler(s->db, busy_wait, s);
     sqlite3_progress_handler(s->db, PROGRESS_OPS, progress_check, s);
 

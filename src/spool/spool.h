@@ -37,6 +37,10 @@ enum {
 #define SPOOL_RDONLY 0x2u        /* read only, no migration (for queries and stats) */
 #define SPOOL_NO_CHECKPOINT 0x4u /* never copy the WAL into the file from this
                                     handle: another process calls spool_checkpoint */
+#define SPOOL_SMALL_CACHE 0x8u   /* a page cache of SPOOL_SMALL_CACHE_KIB: for a handle
+                                    that appends or checkpoints, where another
+                                    writer's commit empties the cache anyway */
+#define SPOOL_SMALL_CACHE_KIB 256
 
 #define SPOOL_DEFAULT_MODE 0640                   /* of a new file, exactly (umask ignored) */
 #define SPOOL_DEFAULT_BUDGET_NS 200000000LL       /* spool_write */
