@@ -10,7 +10,8 @@
  * over), and a RESTART one only when the WAL is past 8000 pages all the same
  * (spool.h, spool_checkpoint).
  *
- * Start and stop it from one thread; poke from that same thread. */
+ * Start and stop it from one thread; poke from any thread (the worker and
+ * its copier both do). */
 #ifndef CRUDDUR_SPOOL_CHECKPOINTER_H
 #define CRUDDUR_SPOOL_CHECKPOINTER_H
 
