@@ -27,8 +27,9 @@
  * machine's byte order); a torn last record is ignored. Only its own host
  * reads it.
  *
- * A journal belongs to one thread of the process that opened it and must not
- * cross fork(). Functions returning int return a SPOOL_* status. */
+ * A journal is used by one thread at a time of the process that opened it
+ * (handing it over under a lock, as spool/copier.h does, is fine) and must
+ * not cross fork(). Functions returning int return a SPOOL_* status. */
 #ifndef CRUDDUR_SPOOL_JOURNAL_H
 #define CRUDDUR_SPOOL_JOURNAL_H
 
