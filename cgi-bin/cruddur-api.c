@@ -42,14 +42,6 @@ typedef struct worker_args {
     int listen_fd;
 } worker_args;
 
-/* Between requests, when none is waiting: the telemetry copies the records
- * it journaled meanwhile into the spool (app_after with no request; see
- * telemetry_finish). */
-static void worker_idle(void *ctx)
-{
-    app_after(ctx, NULL, NULL);
-}
-
 static int run_worker(void *p)
 {
     const worker_args *wa = p;
@@ -59,7 +51,7 @@ static int run_worker(void *p)
         fprintf(stderr, "cruddur-api: %s\n", err);
         return EXIT_UNAVAILABLE;
     }
-    server_config sc = {wa->cfg->body_limit, app_handle, app_after, ctx, worker_idle};
+    server_config sc = {wa->cfg->body_limit, app_handle, app_after, ctx, app_idle};
     int rc = server_run_fastcgi(&sc, wa->listen_fd);
     app_ctx_free(ctx);
     return rc;

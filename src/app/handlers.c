@@ -444,3 +444,9 @@ void app_after(void *arg, http_request *req, http_response *resp)
     app_ctx *ctx = arg;
     telemetry_finish(ctx->tel, req, resp);
 }
+
+void app_idle(void *arg)
+{
+    app_ctx *ctx = arg;
+    telemetry_idle(ctx->tel);
+}

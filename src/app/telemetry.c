@@ -348,9 +348,10 @@ static void recover_journals(telemetry *t)
                 " workers into the spool\n", st.records, st.journals);
 }
 
-/* The worker has nothing to do: copy what waits. */
-static void telemetry_idle(telemetry *t)
+void telemetry_idle(telemetry *t)
 {
+    if (t == NULL)
+        return;
     t->queueing = true;
     start_threads(t);
     flush_journal(t, false);
@@ -656,10 +657,8 @@ void telemetry_finish(telemetry *t, const http_request *req, const http_response
 {
     if (t == NULL)
         return;
-    if (req == NULL || resp == NULL) {
-        telemetry_idle(t);
+    if (req == NULL || resp == NULL)
         return;
-    }
     trace_request *tr = t->tr;
     /* A request refused before the handler ran (a malformed request line)
      * still gets its trace and access record. */

@@ -50,11 +50,15 @@ void telemetry_respond(telemetry *t, const http_request *req, http_response *res
  * the whole request to the spool, or, once the worker has reported an idle
  * moment, to its journal (one write; the records survive the worker's death
  * from then on), copied into the spool when the worker is idle again or
- * enough has gathered.
- * With req or resp NULL: the worker is idle (no request waiting): copies the
- * journal into the spool, and now and then the journals of dead workers. A
- * FastCGI loop calls this before it sleeps; plain CGI never does. */
+ * enough has gathered. */
 void telemetry_finish(telemetry *t, const http_request *req, const http_response *resp);
+
+/* The worker is idle (no request waiting): from now on requests go through
+ * journals; what waits in one is copied into the spool (by the copier
+ * thread, unless CRUDDUR_SPOOL_COPY=inline), and now and then the journals
+ * of dead workers. A FastCGI loop calls this before it sleeps; plain CGI
+ * never does. NULL is fine. */
+void telemetry_idle(telemetry *t);
 
 /* False when the last attempt to write the spool failed (health check). */
 bool telemetry_spool_ok(const telemetry *t);

@@ -255,14 +255,14 @@ START_TEST(a_worker_journals_and_copies_when_idle)
     ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 1);
     ck_assert_int_eq(journal_files(), 0);
 
-    telemetry_finish(tel, NULL, NULL);          /* idle: from now on, journaled */
+    telemetry_idle(tel);          /* idle: from now on, journaled */
     for (int i = 0; i < 3; i++) {
         run_request("GET", "/api/activities/home", NULL, 200, &resp);
         http_response_free(&resp);
     }
     ck_assert_int_eq(journal_files(), 1);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 1);
-    telemetry_finish(tel, NULL, NULL);
+    telemetry_idle(tel);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 4);
     ck_assert_int_eq(q_int("SELECT count(*) FROM log WHERE body LIKE '%GET%'"), 4);
     ck_assert(telemetry_spool_ok(tel));
@@ -285,7 +285,7 @@ START_TEST(a_killed_workers_journal_is_copied_by_another)
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
         http_response resp;
-        telemetry_finish(tel, NULL, NULL);
+        telemetry_idle(tel);
         for (int i = 0; i < 2; i++) {
             run_request("GET", "/api/activities/home", TID_PARENT(i), 200, &resp);
             http_response_free(&resp);
@@ -299,10 +299,10 @@ START_TEST(a_killed_workers_journal_is_copied_by_another)
     ck_assert_int_eq(journal_files(), 1);
     /* this worker: one request, then an idle moment */
     http_response resp;
-    telemetry_finish(tel, NULL, NULL);
+    telemetry_idle(tel);
     run_request("GET", "/api/activities/home", NULL, 200, &resp);
     http_response_free(&resp);
-    telemetry_finish(tel, NULL, NULL);
+    telemetry_idle(tel);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 3);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2 AND trace_id = '" TID "'"), 2);
     ck_assert_int_eq(journal_files(), 1);       /* its own */
@@ -329,13 +329,13 @@ START_TEST(a_worker_hands_its_journal_to_the_copier)
     http_response_free(&resp);
     ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 1);
 
-    telemetry_finish(tel, NULL, NULL);          /* idle: copier started */
+    telemetry_idle(tel);          /* idle: copier started */
     for (int i = 0; i < 3; i++) {
         run_request("GET", "/api/activities/home", NULL, 200, &resp);
         http_response_free(&resp);
     }
     ck_assert_int_eq(journal_files(), 1);
-    telemetry_finish(tel, NULL, NULL);          /* handed over; a second journal */
+    telemetry_idle(tel);          /* handed over; a second journal */
     ck_assert_int_eq(journal_files(), 2);
     ck_assert_int_eq(await_int("SELECT count(*) FROM span WHERE kind = 2", 4), 4);
 
@@ -345,7 +345,7 @@ START_TEST(a_worker_hands_its_journal_to_the_copier)
             run_request("GET", "/api/activities/home", NULL, 200, &resp);
             http_response_free(&resp);
         }
-        telemetry_finish(tel, NULL, NULL);
+        telemetry_idle(tel);
         ck_assert_int_eq(await_int("SELECT count(*) FROM span WHERE kind = 2", 24 + 20 * round),
                          24 + 20 * round);
     }
