@@ -445,8 +445,8 @@ void app_after(void *arg, http_request *req, http_response *resp)
     telemetry_finish(ctx->tel, req, resp);
 }
 
-void app_idle(void *arg)
+int app_idle(void *arg)
 {
     app_ctx *ctx = arg;
-    telemetry_idle(ctx->tel);
+    return telemetry_idle(ctx->tel);
 }

@@ -29,8 +29,9 @@ void app_handle(void *ctx, http_request *req, http_response *resp);
 void app_after(void *ctx, http_request *req, http_response *resp);
 
 /* The FastCGI loop has no request waiting (server_idle_fn): the telemetry
- * copies what it journaled meanwhile (telemetry_idle). */
-void app_idle(void *ctx);
+ * copies what it journaled meanwhile (telemetry_idle, whose answer it
+ * returns). */
+int app_idle(void *ctx);
 
 /* The route the last app_handle call matched (for telemetry). */
 const route_match *app_last_route(const app_ctx *ctx);

@@ -57,6 +57,8 @@
  * slow copy must not let the journal (4 MiB) fill. */
 #define TAKEOVER_BYTES (2u << 20)
 #define TAKEOVER_AGE_NS 1000000000LL
+/* An idle worker whose copier still has a journal looks again this often. */
+#define IDLE_AGAIN_MS 5
 /* Journals left by dead workers are looked for when idle, at most this often. */
 #define RECOVER_INTERVAL_NS 2000000000LL
 
@@ -348,14 +350,19 @@ static void recover_journals(telemetry *t)
                 " workers into the spool\n", st.records, st.journals);
 }
 
-void telemetry_idle(telemetry *t)
+int telemetry_idle(telemetry *t)
 {
     if (t == NULL)
-        return;
+        return -1;
     t->queueing = true;
     start_threads(t);
     flush_journal(t, false);
     recover_journals(t);
+    /* batches that could not be given (the copier still had the other
+     * journal): look again soon, so that they never wait for a request */
+    if (t->jn != NULL && spool_journal_batches(t->jn) > 0)
+        return IDLE_AGAIN_MS;
+    return spool_copier_holds(t->copier) ? IDLE_AGAIN_MS : -1;
 }
 
 /* Writes the collector's records; counts them as dropped on failure. */

@@ -57,8 +57,10 @@ void telemetry_finish(telemetry *t, const http_request *req, const http_response
  * journals; what waits in one is copied into the spool (by the copier
  * thread, unless CRUDDUR_SPOOL_COPY=inline), and now and then the journals
  * of dead workers. A FastCGI loop calls this before it sleeps; plain CGI
- * never does. NULL is fine. */
-void telemetry_idle(telemetry *t);
+ * never does. Returns -1, or, when records still wait for the copier to
+ * finish its copy, the milliseconds after which to call it again even if
+ * no request comes (server_idle_fn). NULL is fine. */
+int telemetry_idle(telemetry *t);
 
 /* False when the last attempt to write the spool failed (health check). */
 bool telemetry_spool_ok(const telemetry *t);

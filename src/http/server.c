@@ -191,13 +191,18 @@ int server_run_fastcgi(const server_config *cfg, int listen_fd)
      * sleeping. Starting counts as idle too: the hook learns that this loop
      * reports idle moments even when requests never stop coming. */
     int served = 1;
+    int again_ms = -1;          /* what the idle hook asked for last */
     const struct timespec no_wait = {0, 0};
 
     while (!server_stop) {
         /* A kept-alive connection (fastcgi_keep_conn) brings its next request
          * on the same fd; otherwise wait for a new connection. */
         struct pollfd p = {fr.ipcFd >= 0 ? fr.ipcFd : listen_fd, POLLIN, 0};
-        int ready = ppoll(&p, 1, served && cfg->idle != NULL ? &no_wait : NULL, &wait_mask);
+        struct timespec again = {again_ms / 1000, (long)(again_ms % 1000) * 1000000L};
+        const struct timespec *timeout = cfg->idle == NULL ? NULL
+                                       : served ? &no_wait
+                                       : again_ms >= 0 ? &again : NULL;
+        int ready = ppoll(&p, 1, timeout, &wait_mask);
         if (ready < 0) {
             if (errno == EINTR)
                 continue;
@@ -207,7 +212,7 @@ int server_run_fastcgi(const server_config *cfg, int listen_fd)
         }
         if (ready == 0) {           /* nothing waiting: idle, then sleep */
             served = 0;
-            cfg->idle(cfg->arg);
+            again_ms = cfg->idle(cfg->arg);
             continue;
         }
         int rc = FCGX_Accept_r(&fr);

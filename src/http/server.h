@@ -19,8 +19,10 @@ typedef void (*server_after_fn)(void *arg, http_request *req, http_response *res
  * waiting, just before it sleeps until the next one (and once at the start,
  * when none is waiting yet): the moment for work deferred while requests
  * queued (the telemetry journal's copy into the spool). Keep it bounded: a
- * request that arrives meanwhile waits. */
-typedef void (*server_idle_fn)(void *arg);
+ * request that arrives meanwhile waits. Returns how long the worker may
+ * sleep before calling it again, in milliseconds, when no request comes
+ * (work is still pending elsewhere), or -1: not until after the next request. */
+typedef int (*server_idle_fn)(void *arg);
 
 typedef struct server_config {
     size_t body_limit;           /* bytes; a longer body is not read (req->body_too_large) */

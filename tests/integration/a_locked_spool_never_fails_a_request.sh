@@ -115,8 +115,10 @@ for _ in $(seq 100); do [ -e "$T/spoollock.held" ] && break; sleep 0.05; done
 : > "$T/locked.ids"
 requests "locked spool" "$base" "$N" "$T/locked.ids"
 # The last answer is out before its records are tried: let that try run out
-# of budget too, so that the lock is released after every try failed.
-sleep "$(awk -v b="$BUDGET_MS" -v m="$MARGIN_MS" 'BEGIN { printf "%.3f", (b + m) / 1000 }')"
+# of budget too, so that the lock is released after every try failed. The
+# copier thread tries one journal at a time: the last records may wait for
+# the try of the journal before theirs, so two budgets.
+sleep "$(awk -v b="$BUDGET_MS" -v m="$MARGIN_MS" 'BEGIN { printf "%.3f", (2 * b + m) / 1000 }')"
 touch "$T/spoollock.release"
 wait "$lock_pid" || true
 cp "$T/locked.ids" "$T/locked.all"

@@ -362,6 +362,37 @@ START_TEST(a_worker_hands_its_journal_to_the_copier)
 }
 END_TEST
 
+/* Records that wait behind a copier busy with the other journal are not
+ * left until the next request: the idle hook asks to be called again. */
+START_TEST(an_idle_worker_leaves_nothing_behind_a_busy_copier)
+{
+    http_response resp;
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);    /* direct */
+    http_response_free(&resp);
+    ck_assert_int_eq(telemetry_idle(tel), -1);  /* copier started, nothing waits */
+
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(spool_path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    http_response_free(&resp);
+    ck_assert_int_ge(telemetry_idle(tel), 0);   /* handed over, the copier waits */
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);
+    http_response_free(&resp);
+    ck_assert_int_ge(telemetry_idle(tel), 0);   /* this one waits for its turn */
+    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* the FastCGI loop's part: call again when asked, no request comes */
+    int again = 0, calls = 0;
+    while ((again = telemetry_idle(tel)) >= 0 && calls++ < 1000)
+        usleep((useconds_t)again * 1000);
+    ck_assert_int_eq(again, -1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2"), 3);
+    ck_assert(telemetry_spool_ok(tel));
+}
+END_TEST
+
 START_TEST(off_means_nothing)
 {
     telemetry_free(tel);
@@ -388,6 +419,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, a_worker_journals_and_copies_when_idle);
     tcase_add_test(tc, a_killed_workers_journal_is_copied_by_another);
     tcase_add_test(tc, a_worker_hands_its_journal_to_the_copier);
+    tcase_add_test(tc, an_idle_worker_leaves_nothing_behind_a_busy_copier);
     tcase_add_test(tc, off_means_nothing);
     suite_add_tcase(s, tc);
     return s;
