@@ -83,8 +83,9 @@ ws_alive "${workers[0]}" && it_fail "worker ${workers[0]} survived kill -9"
 answered=$(wc -l < "$T/answered")
 [ "$answered" -gt $((N / 2)) ] || it_fail "only $answered requests answered"
 
-# The dead worker's journal is copied by the living one when it is idle
-# (at most every 2 s); poll until every answered trace is in, or time runs out.
+# The dead worker's journals are copied by the living one when it is idle
+# (at most every 2 s); poll until every answered trace is in and the files
+# are gone, or time runs out.
 sort -u "$T/answered" > "$T/answered.sorted"
 count_sql="select count(*) from span where kind = 2 and name = '$ROUTE'
              and json_extract(attributes, '$.\"user_agent.original\"') = 'cruddur-it/kill'"
@@ -94,7 +95,11 @@ for _ in $(seq 1 100); do
               and json_extract(attributes, '$.\"user_agent.original\"') = 'cruddur-it/kill'" |
     sort -u > "$T/spooled"
   missing=$(comm -23 "$T/answered.sorted" "$T/spooled" | wc -l)
-  [ "$missing" -eq 0 ] && break
+  # the dead worker's journals (two: one may have been with its copier) go
+  # with the sibling's next look for them, even when its copier had already
+  # copied every answered request
+  left=$(find "$T" -name "spool.db-journal-${workers[0]}-*" | wc -l | tr -d ' ')
+  [ "$missing" -eq 0 ] && [ "$left" -eq 0 ] && break
   # one more request now and then keeps the living worker passing idle moments
   it_get "$base/api/health-check" > /dev/null
   sleep 0.2
