@@ -356,7 +356,8 @@ int telemetry_idle(telemetry *t)
         return -1;
     t->queueing = true;
     start_threads(t);
-    flush_journal(t, false);
+    /* late batches (no spare journal to switch to, say) are copied here */
+    flush_journal(t, t->jn != NULL && spool_journal_batches(t->jn) > 0 && takeover_due(t));
     recover_journals(t);
     /* batches that could not be given (the copier still had the other
      * journal): look again soon, so that they never wait for a request */
