@@ -37,8 +37,7 @@
 
 #define PROG "cruddur-spool"
 #define EXIT_NOTFOUND 1
-#define LIMIT_MAX 10000         /* --limit N: 1 .. LIMIT_MAX */
-#define MAX_ROWS 10000          /* rows shown by trace and logs */
+#define LIMIT_MAX 10000         /* --limit N: 1 .. LIMIT_MAX; rows shown at most */
 #define CLIENT_MAX 255          /* longest client address taken */
 #define BUSY_TIMEOUT_MS 5000    /* a reader waits only while a WAL is recovered */
 
@@ -114,23 +113,17 @@ typedef struct command {
 
 enum { ARG_NONE, ARG_TRACE, ARG_CLIENT };
 
-static int cmd_trace(sqlite3 *db, const opts *o, buf_t *out);
-static int cmd_traces(sqlite3 *db, const opts *o, buf_t *out);
-static int cmd_logs(sqlite3 *db, const opts *o, buf_t *out);
-static int cmd_routes(sqlite3 *db, const opts *o, buf_t *out);
-static int cmd_errors(sqlite3 *db, const opts *o, buf_t *out);
-static int cmd_requests(sqlite3 *db, const opts *o, buf_t *out);
-static int cmd_backlog(sqlite3 *db, const opts *o, buf_t *out);
+static int cmd_query(sqlite3 *db, const opts *o, buf_t *out);
 static int cmd_size(sqlite3 *db, const opts *o, buf_t *out);
 
 static const command commands[] = {
-    { "trace", 1, ARG_TRACE, 0, 0, cmd_trace },
-    { "traces", 0, ARG_NONE, OPT_ERRORS | OPT_LIMIT, 20, cmd_traces },
-    { "logs", 1, ARG_TRACE, 0, 0, cmd_logs },
-    { "routes", 0, ARG_NONE, OPT_SINCE, 0, cmd_routes },
-    { "errors", 0, ARG_NONE, OPT_SINCE | OPT_LIMIT, 50, cmd_errors },
-    { "requests", 1, ARG_CLIENT, OPT_LIMIT, 50, cmd_requests },
-    { "backlog", 0, ARG_NONE, 0, 0, cmd_backlog },
+    { "trace", 1, ARG_TRACE, 0, 0, cmd_query },
+    { "traces", 0, ARG_NONE, OPT_ERRORS | OPT_LIMIT, 20, cmd_query },
+    { "logs", 1, ARG_TRACE, 0, 0, cmd_query },
+    { "routes", 0, ARG_NONE, OPT_SINCE, 0, cmd_query },
+    { "errors", 0, ARG_NONE, OPT_SINCE | OPT_LIMIT, 50, cmd_query },
+    { "requests", 1, ARG_CLIENT, OPT_LIMIT, 50, cmd_query },
+    { "backlog", 0, ARG_NONE, 0, 0, cmd_query },
     { "size", 0, ARG_NONE, 0, 0, cmd_size },
 };
 
@@ -487,96 +480,82 @@ static int run(sqlite3 *db, const char *sql, const opts *o, const colspec *cols,
 
 #define N_OF(a) (sizeof (a) / sizeof (a)[0])
 
-/* Nothing found: no table (not even its header) and a message. */
-static int not_found(buf_t *out, const char *what, const char *trace_id)
-{
-    buf_reset(out);
-    errorf("%s %s in the spool", what, trace_id);
-    return EXIT_NOTFOUND;
-}
+/* A command that is one query shown as a table. */
+typedef struct query_cmd {
+    const char *name;
+    const char *sql;
+    const char *since_sql;          /* with --since, when it differs; else NULL */
+    const colspec *cols;
+    size_t n_cols;
+    const char *not_found;          /* no row is an error ("... TRACE_ID"), or NULL */
+} query_cmd;
 
-static int cmd_trace(sqlite3 *db, const opts *o, buf_t *out)
+static const colspec trace_cols[] = {
+    { "span", CLI_LEFT, F_PLAIN }, { "at_ms", CLI_RIGHT, F_PLAIN },
+    { "ms", CLI_RIGHT, F_PLAIN }, { "status", CLI_LEFT, F_PLAIN },
+};
+static const colspec traces_cols[] = {
+    { "start_utc", CLI_LEFT, F_PLAIN }, { "trace_id", CLI_LEFT, F_PLAIN },
+    { "root_name", CLI_LEFT, F_PLAIN }, { "spans", CLI_RIGHT, F_PLAIN },
+    { "duration_ms", CLI_RIGHT, F_PLAIN }, { "errors", CLI_RIGHT, F_PLAIN },
+};
+static const colspec logs_cols[] = {
+    { "time_utc", CLI_LEFT, F_TIME_NS }, { "severity", CLI_LEFT, F_PLAIN },
+    { "body", CLI_LEFT, F_PLAIN }, { "span_id", CLI_LEFT, F_PLAIN },
+};
+static const colspec routes_cols[] = {
+    { "route", CLI_LEFT, F_PLAIN }, { "requests", CLI_RIGHT, F_PLAIN },
+    { "errors", CLI_RIGHT, F_PLAIN }, { "p50_ms", CLI_RIGHT, F_PLAIN },
+    { "p95_ms", CLI_RIGHT, F_PLAIN }, { "p99_ms", CLI_RIGHT, F_PLAIN },
+};
+static const colspec errors_cols[] = {
+    { "time_utc", CLI_LEFT, F_TIME_NS }, { "level", CLI_LEFT, F_PLAIN },
+    { "class", CLI_LEFT, F_PLAIN }, { "message", CLI_LEFT, F_PLAIN },
+    { "route", CLI_LEFT, F_PLAIN }, { "trace_id", CLI_LEFT, F_PLAIN },
+};
+static const colspec requests_cols[] = {
+    { "time_utc", CLI_LEFT, F_TIME_NS }, { "method", CLI_LEFT, F_PLAIN },
+    { "path", CLI_LEFT, F_PLAIN }, { "status", CLI_RIGHT, F_PLAIN },
+    { "ms", CLI_RIGHT, F_PLAIN }, { "trace_id", CLI_LEFT, F_PLAIN },
+};
+static const colspec backlog_cols[] = {
+    { "exporter", CLI_LEFT, F_PLAIN }, { "stream", CLI_LEFT, F_PLAIN },
+    { "last_id", CLI_RIGHT, F_PLAIN }, { "max_id", CLI_RIGHT, F_PLAIN },
+    { "backlog", CLI_RIGHT, F_PLAIN }, { "pending_rows", CLI_RIGHT, F_PLAIN },
+    { "oldest_pending_utc", CLI_LEFT, F_PLAIN }, { "failures", CLI_RIGHT, F_PLAIN },
+    { "last_error", CLI_LEFT, F_PLAIN }, { "last_ok_utc", CLI_LEFT, F_PLAIN },
+};
+
+static const query_cmd query_cmds[] = {
+    { "trace", trace_sql, NULL, trace_cols, N_OF(trace_cols), "no span of trace" },
+    { "traces", traces_sql, NULL, traces_cols, N_OF(traces_cols), NULL },
+    { "logs", logs_sql, NULL, logs_cols, N_OF(logs_cols), "no log record of trace" },
+    { "routes", routes_sql, routes_since_sql, routes_cols, N_OF(routes_cols), NULL },
+    { "errors", errors_sql, NULL, errors_cols, N_OF(errors_cols), NULL },
+    { "requests", requests_sql, NULL, requests_cols, N_OF(requests_cols), NULL },
+    { "backlog", backlog_sql, NULL, backlog_cols, N_OF(backlog_cols), NULL },
+};
+
+static int cmd_query(sqlite3 *db, const opts *o, buf_t *out)
 {
-    static const colspec cols[] = {
-        { "span", CLI_LEFT, F_PLAIN }, { "at_ms", CLI_RIGHT, F_PLAIN },
-        { "ms", CLI_RIGHT, F_PLAIN }, { "status", CLI_LEFT, F_PLAIN },
-    };
+    const query_cmd *q = NULL;
+    for (size_t i = 0; i < N_OF(query_cmds) && q == NULL; i++)
+        if (strcmp(query_cmds[i].name, o->command) == 0)
+            q = &query_cmds[i];
+    if (q == NULL) {
+        errorf("no query for %s", o->command);
+        return EXIT_FAILURE;
+    }
+    const char *sql = (o->given & OPT_SINCE) && q->since_sql != NULL ? q->since_sql : q->sql;
     size_t rows = 0;
-    int status = run(db, trace_sql, o, cols, N_OF(cols), MAX_ROWS, out, &rows);
-    if (status == 0 && rows == 0)
-        return not_found(out, "no span of trace", o->trace_id);
+    int status = run(db, sql, o, q->cols, q->n_cols, LIMIT_MAX, out, &rows);
+    if (status == 0 && rows == 0 && q->not_found != NULL) {
+        /* nothing found: no table, not even its header, and a message */
+        buf_reset(out);
+        errorf("%s %s in the spool", q->not_found, o->trace_id);
+        return EXIT_NOTFOUND;
+    }
     return status;
-}
-
-static int cmd_traces(sqlite3 *db, const opts *o, buf_t *out)
-{
-    static const colspec cols[] = {
-        { "start_utc", CLI_LEFT, F_PLAIN }, { "trace_id", CLI_LEFT, F_PLAIN },
-        { "root_name", CLI_LEFT, F_PLAIN }, { "spans", CLI_RIGHT, F_PLAIN },
-        { "duration_ms", CLI_RIGHT, F_PLAIN }, { "errors", CLI_RIGHT, F_PLAIN },
-    };
-    size_t rows = 0;
-    return run(db, traces_sql, o, cols, N_OF(cols), LIMIT_MAX, out, &rows);
-}
-
-static int cmd_logs(sqlite3 *db, const opts *o, buf_t *out)
-{
-    static const colspec cols[] = {
-        { "time_utc", CLI_LEFT, F_TIME_NS }, { "severity", CLI_LEFT, F_PLAIN },
-        { "body", CLI_LEFT, F_PLAIN }, { "span_id", CLI_LEFT, F_PLAIN },
-    };
-    size_t rows = 0;
-    int status = run(db, logs_sql, o, cols, N_OF(cols), MAX_ROWS, out, &rows);
-    if (status == 0 && rows == 0)
-        return not_found(out, "no log record of trace", o->trace_id);
-    return status;
-}
-
-static int cmd_routes(sqlite3 *db, const opts *o, buf_t *out)
-{
-    static const colspec cols[] = {
-        { "route", CLI_LEFT, F_PLAIN }, { "requests", CLI_RIGHT, F_PLAIN },
-        { "errors", CLI_RIGHT, F_PLAIN }, { "p50_ms", CLI_RIGHT, F_PLAIN },
-        { "p95_ms", CLI_RIGHT, F_PLAIN }, { "p99_ms", CLI_RIGHT, F_PLAIN },
-    };
-    size_t rows = 0;
-    return run(db, (o->given & OPT_SINCE) ? routes_since_sql : routes_sql, o, cols,
-               N_OF(cols), LIMIT_MAX, out, &rows);
-}
-
-static int cmd_errors(sqlite3 *db, const opts *o, buf_t *out)
-{
-    static const colspec cols[] = {
-        { "time_utc", CLI_LEFT, F_TIME_NS }, { "level", CLI_LEFT, F_PLAIN },
-        { "class", CLI_LEFT, F_PLAIN }, { "message", CLI_LEFT, F_PLAIN },
-        { "route", CLI_LEFT, F_PLAIN }, { "trace_id", CLI_LEFT, F_PLAIN },
-    };
-    size_t rows = 0;
-    return run(db, errors_sql, o, cols, N_OF(cols), LIMIT_MAX, out, &rows);
-}
-
-static int cmd_requests(sqlite3 *db, const opts *o, buf_t *out)
-{
-    static const colspec cols[] = {
-        { "time_utc", CLI_LEFT, F_TIME_NS }, { "method", CLI_LEFT, F_PLAIN },
-        { "path", CLI_LEFT, F_PLAIN }, { "status", CLI_RIGHT, F_PLAIN },
-        { "ms", CLI_RIGHT, F_PLAIN }, { "trace_id", CLI_LEFT, F_PLAIN },
-    };
-    size_t rows = 0;
-    return run(db, requests_sql, o, cols, N_OF(cols), LIMIT_MAX, out, &rows);
-}
-
-static int cmd_backlog(sqlite3 *db, const opts *o, buf_t *out)
-{
-    static const colspec cols[] = {
-        { "exporter", CLI_LEFT, F_PLAIN }, { "stream", CLI_LEFT, F_PLAIN },
-        { "last_id", CLI_RIGHT, F_PLAIN }, { "max_id", CLI_RIGHT, F_PLAIN },
-        { "backlog", CLI_RIGHT, F_PLAIN }, { "pending_rows", CLI_RIGHT, F_PLAIN },
-        { "oldest_pending_utc", CLI_LEFT, F_PLAIN }, { "failures", CLI_RIGHT, F_PLAIN },
-        { "last_error", CLI_LEFT, F_PLAIN }, { "last_ok_utc", CLI_LEFT, F_PLAIN },
-    };
-    size_t rows = 0;
-    return run(db, backlog_sql, o, cols, N_OF(cols), LIMIT_MAX, out, &rows);
 }
 
 /* Bytes per table from dbstat, when this SQLite has it. */
