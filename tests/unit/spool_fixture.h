@@ -166,4 +166,20 @@ static int64_t server_spans(void)
     return q_int("SELECT count(*) FROM span WHERE kind = 2");
 }
 
+/* Another process's view: a connection holding the spool's write lock until
+ * unlock_spool, as a long transaction of someone else's would. */
+static sqlite3 *lock_spool(void)
+{
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+static void unlock_spool(sqlite3 *db)
+{
+    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
 #endif

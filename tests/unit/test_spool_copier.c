@@ -73,16 +73,13 @@ START_TEST(test_busy_spool_gives_the_batches_back)
     spool_copier *c = copier_ok(50000000, NULL);
     append_n(j, 0, 4);
 
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = lock_spool();
     ck_assert_int_eq(spool_copier_give(c, j), SPOOL_OK);
     int status = -1;
     ck_assert_ptr_eq(spool_copier_collect(c, WAIT_NS, &status), j);
     ck_assert_int_eq(status, SPOOL_BUSY);
     ck_assert_uint_eq(spool_journal_batches(j), 4);
-    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    unlock_spool(db);
 
     ck_assert_int_eq(spool_copier_give(c, j), SPOOL_OK);
     ck_assert_ptr_eq(spool_copier_collect(c, WAIT_NS, &status), j);
@@ -121,9 +118,7 @@ START_TEST(test_collect_waits_no_longer_than_asked)
     spool_journal *j = journal_ok();
     spool_copier *c = copier_ok(2000000000LL, NULL);
     append_n(j, 0, 3);
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = lock_spool();
     ck_assert_int_eq(spool_copier_give(c, j), SPOOL_OK);
     ck_assert_ptr_null(spool_copier_collect(c, 0, NULL));
     struct timespec a, b;
@@ -133,8 +128,7 @@ START_TEST(test_collect_waits_no_longer_than_asked)
     int64_t waited = (b.tv_sec - a.tv_sec) * 1000000000LL + (b.tv_nsec - a.tv_nsec);
     ck_assert_int_ge(waited, 90000000);
     ck_assert(spool_copier_holds(c));
-    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    unlock_spool(db);
     int status = -1;
     ck_assert_ptr_eq(spool_copier_collect(c, WAIT_NS, &status), j);
     ck_assert_int_eq(status, SPOOL_OK);
@@ -168,15 +162,12 @@ START_TEST(test_dropped_records_are_counted)
 
     /* a failed copy keeps the count; stop hands back what is left */
     spool_copier_note_dropped(c, 7);
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = lock_spool();
     append_n(j, 2, 1);
     ck_assert_int_eq(spool_copier_give(c, j), SPOOL_OK);
     ck_assert_ptr_eq(spool_copier_collect(c, WAIT_NS, &status), j);
     ck_assert_int_eq(status, SPOOL_BUSY);
-    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    unlock_spool(db);
     spool_copier_note_dropped(c, 1);
     int64_t left = 0;
     ck_assert_ptr_null(spool_copier_stop(c, NULL, &left));

@@ -402,13 +402,10 @@ START_TEST(test_busy_spool_keeps_the_batches)
     spool *s = open_ok(0);
     spool_journal *j = journal_ok();
     append_n(j, 0, 3);
-    sqlite3 *db = NULL;
-    ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3 *db = lock_spool();
     ck_assert_int_eq(spool_journal_flush(j, s, 20000000), SPOOL_BUSY);
     ck_assert_int_eq(spool_journal_batches(j), 3);
-    ck_assert_int_eq(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL), SQLITE_OK);
-    sqlite3_close(db);
+    unlock_spool(db);
     ck_assert_int_eq(spool_journal_flush(j, s, 0), SPOOL_OK);
     ck_assert_int_eq(server_spans(), 3);
     spool_journal_close(j, s);
