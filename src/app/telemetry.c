@@ -150,20 +150,27 @@ static void start_threads(telemetry *t)
     }
 }
 
-/* Closes the spool, its journals and threads. The copier finishes the copy
- * in hand first; a journal still holding batches is left in its file for
- * recovery. Lost records not yet counted are kept for the next open when
- * `reopen`, else written now if the spool takes them. The worker's handle
- * checkpoints again: the last one to close copies and removes the WAL. */
+/* Closes the spool, its journals and threads; the copier finishes the copy
+ * in hand first. When `reopen` (the spool failed), lost records not yet
+ * counted are kept for the next open. Otherwise (the worker stops) what
+ * waits in the journals goes into the spool now, with those counts. A
+ * journal still holding batches is left in its file for recovery. The
+ * worker's handle checkpoints again: the last one to close copies and
+ * removes the WAL. */
 static void close_spool(telemetry *t, bool reopen)
 {
     int64_t dropped = 0;
     spool_journal *held = spool_copier_stop(t->copier, NULL, &dropped);
     t->copier = NULL;
-    if (reopen)
+    if (reopen) {
         t->unspooled_drops += dropped + spool_take_dropped(t->sp);
-    else
-        spool_note_dropped(t->sp, dropped);     /* spool_close writes it */
+    } else if (t->sp != NULL) {
+        spool_note_dropped(t->sp, dropped);     /* written with a flush, or by spool_close */
+        spool_journal *js[3] = {held, t->spare, t->jn};
+        for (int i = 0; i < 3; i++)
+            if (js[i] != NULL && spool_journal_batches(js[i]) > 0)
+                spool_journal_flush(js[i], t->sp, t->budget_ns);
+    }
     spool_checkpointer_stop(t->ckpt);
     t->ckpt = NULL;
     spool_journal_close(held, t->sp);
@@ -312,6 +319,11 @@ static bool flush_due(const telemetry *t)
            tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= FLUSH_AGE_NS;
 }
 
+static bool journal_waits(const telemetry *t)
+{
+    return t->jn != NULL && spool_journal_batches(t->jn) > 0;
+}
+
 /* The copier still has the other journal and this one is filling up. */
 static bool takeover_due(const telemetry *t)
 {
@@ -357,13 +369,11 @@ int telemetry_idle(telemetry *t)
     t->queueing = true;
     start_threads(t);
     /* late batches (no spare journal to switch to, say) are copied here */
-    flush_journal(t, t->jn != NULL && spool_journal_batches(t->jn) > 0 && takeover_due(t));
+    flush_journal(t, journal_waits(t) && takeover_due(t));
     recover_journals(t);
     /* batches that could not be given (the copier still had the other
      * journal): look again soon, so that they never wait for a request */
-    if (t->jn != NULL && spool_journal_batches(t->jn) > 0)
-        return IDLE_AGAIN_MS;
-    return spool_copier_holds(t->copier) ? IDLE_AGAIN_MS : -1;
+    return journal_waits(t) || spool_copier_holds(t->copier) ? IDLE_AGAIN_MS : -1;
 }
 
 /* Writes the collector's records; counts them as dropped on failure. */
@@ -481,19 +491,6 @@ void telemetry_free(telemetry *t)
     if (t == NULL)
         return;
     crash_uninstall(t->crash);
-    /* what is still waiting: into the spool now, or, if the spool does not
-     * take it, left in the journals' files for the next worker to copy */
-    if (t->sp != NULL) {
-        int64_t dropped = 0;
-        spool_journal *held = spool_copier_stop(t->copier, NULL, &dropped);
-        t->copier = NULL;
-        spool_note_dropped(t->sp, dropped);
-        spool_journal *js[3] = {held, t->spare, t->jn};
-        for (int i = 0; i < 3; i++)
-            if (js[i] != NULL && spool_journal_batches(js[i]) > 0)
-                spool_journal_flush(js[i], t->sp, t->budget_ns);
-        spool_journal_close(held, t->sp);
-    }
     close_spool(t, false);
     trace_request_free(t->tr);
     redact_free(t->redact);
