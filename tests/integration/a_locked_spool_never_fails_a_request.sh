@@ -97,21 +97,7 @@ echo "     (a home request leaves $per records)"
 expect "nothing dropped yet" "$(dropped)" 0
 
 # 1. Locked by another process.
-"$PYTHON" - "$CRUDDUR_SPOOL" "$T/spoollock" <<'EOF' &
-import os, sqlite3, sys, time
-db, flag = sys.argv[1], sys.argv[2]
-c = sqlite3.connect(db, timeout=5, isolation_level=None)
-c.execute("BEGIN EXCLUSIVE")
-open(flag + ".held", "w").close()
-deadline = time.time() + 40
-while not os.path.exists(flag + ".release") and time.time() < deadline:
-    time.sleep(0.01)
-c.execute("ROLLBACK")
-EOF
-lock_pid=$!
-it_track "$lock_pid"
-for _ in $(seq 100); do [ -e "$T/spoollock.held" ] && break; sleep 0.05; done
-[ -e "$T/spoollock.held" ] || it_fail "could not lock the spool"
+it_lock "$CRUDDUR_SPOOL" spoollock
 : > "$T/locked.ids"
 requests "locked spool" "$base" "$N" "$T/locked.ids"
 # The last answer is out before its records are tried: let that try run out
@@ -119,8 +105,7 @@ requests "locked spool" "$base" "$N" "$T/locked.ids"
 # copier thread tries one journal at a time: the last records may wait for
 # the try of the journal before theirs, so two budgets.
 sleep "$(awk -v b="$BUDGET_MS" -v m="$MARGIN_MS" 'BEGIN { printf "%.3f", (2 * b + m) / 1000 }')"
-touch "$T/spoollock.release"
-wait "$lock_pid" || true
+it_unlock spoollock
 cp "$T/locked.ids" "$T/locked.all"
 settle "locked spool" "$base" "$T/locked.all" 0
 expect "locked spool: none of those requests was written late" \

@@ -149,6 +149,34 @@ it_spool_wait() {
   return 1
 }
 
+# it_lock FILE NAME: another process takes SQLite file FILE's write lock
+# (BEGIN EXCLUSIVE) and holds it until it_unlock NAME (at most 60 s).
+it_lock() {
+  "$PYTHON" - "$1" "$T/lock-$2" <<'EOF' &
+import os, sqlite3, sys, time
+db, flag = sys.argv[1], sys.argv[2]
+c = sqlite3.connect(db, timeout=5, isolation_level=None)
+c.execute("BEGIN EXCLUSIVE")
+open(flag + ".held", "w").close()
+deadline = time.time() + 60
+while not os.path.exists(flag + ".release") and time.time() < deadline:
+    time.sleep(0.01)
+c.execute("ROLLBACK")
+EOF
+  eval "IT_LOCK_PID_$2=$!"
+  it_track "$!"
+  local i
+  for i in $(seq 100); do [ -e "$T/lock-$2.held" ] && return 0; sleep 0.05; done
+  it_fail "could not lock $1"
+}
+
+# it_unlock NAME: releases what it_lock NAME holds, and waits for it.
+it_unlock() {
+  local pid_var="IT_LOCK_PID_$1"
+  touch "$T/lock-$1.release"
+  wait "${!pid_var}" || true
+}
+
 # it_get URL [CURL ARGS...]: one request; prints "STATUS SECONDS" (000 when
 # no answer came), leaves the body in $T/body and the headers in $T/headers.
 it_get() {

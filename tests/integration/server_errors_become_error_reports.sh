@@ -55,26 +55,11 @@ check_report() {
 
 # 1. The app database locked by another process: the write waits out its
 # busy timeout (100 ms) and the API answers 503.
-"$PYTHON" - "$CRUDDUR_DB" "$T/dblock" <<'EOF' &
-import os, sqlite3, sys, time
-db, flag = sys.argv[1], sys.argv[2]
-c = sqlite3.connect(db, timeout=5, isolation_level=None)
-c.execute("BEGIN EXCLUSIVE")
-open(flag + ".held", "w").close()
-deadline = time.time() + 20
-while not os.path.exists(flag + ".release") and time.time() < deadline:
-    time.sleep(0.01)
-c.execute("ROLLBACK")
-EOF
-lock_pid=$!
-it_track "$lock_pid"
-for _ in $(seq 100); do [ -e "$T/dblock.held" ] && break; sleep 0.05; done
-[ -e "$T/dblock.held" ] || it_fail "could not lock the app database"
+it_lock "$CRUDDUR_DB" dblock
 tid=$(it_trace_id)
 read -r status _ < <(it_get "$base/api/activities" -X POST -H 'Content-Type: application/json' \
   -H "traceparent: 00-$tid-$(it_hex 8)-01" --data '{"message": "while locked", "ttl": "1-hour"}')
-touch "$T/dblock.release"
-wait "$lock_pid" || true
+it_unlock dblock
 expect "locked database: 503" "$status" 503
 expect "locked database: the answer names its trace" \
   "$(it_header X-Amzn-Trace-Id | cut -c1-44)" "Root=1-${tid:0:8}-${tid:8}"

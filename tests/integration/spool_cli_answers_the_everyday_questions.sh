@@ -65,26 +65,11 @@ tid_fail=$(it_trace_id)
 read -r status _ < <(it_get "$base/api/test/fail" -H "traceparent: 00-$tid_fail-$(it_hex 8)-01")
 if [ "$status" = 404 ]; then
   echo "NOTE GET /api/test/fail is not built in: a locked app database gives the 5xx"
-  "$PYTHON" - "$CRUDDUR_DB" "$T/dblock" <<'EOF' &
-import os, sqlite3, sys, time
-db, flag = sys.argv[1], sys.argv[2]
-c = sqlite3.connect(db, timeout=5, isolation_level=None)
-c.execute("BEGIN EXCLUSIVE")
-open(flag + ".held", "w").close()
-deadline = time.time() + 20
-while not os.path.exists(flag + ".release") and time.time() < deadline:
-    time.sleep(0.01)
-c.execute("ROLLBACK")
-EOF
-  lock_pid=$!
-  it_track "$lock_pid"
-  for _ in $(seq 100); do [ -e "$T/dblock.held" ] && break; sleep 0.05; done
-  [ -e "$T/dblock.held" ] || it_fail "could not lock the app database"
+  it_lock "$CRUDDUR_DB" dblock
   tid_fail=$(it_trace_id)
   read -r status _ < <(it_get "$base/api/activities" -X POST -H 'Content-Type: application/json' \
     -H "traceparent: 00-$tid_fail-$(it_hex 8)-01" --data '{"message": "while locked", "ttl": "1-hour"}')
-  touch "$T/dblock.release"
-  wait "$lock_pid" || true
+  it_unlock dblock
   fail_route="POST /api/activities"
 else
   fail_route="GET /api/test/fail"
