@@ -81,14 +81,16 @@ int config_load(app_config *c, char **env, char *err, size_t err_size)
     if (env == NULL)
         env = environ;
 
-    long body_limit, busy, home, budget;
+    long body_limit, busy, home, budget, gather;
     if (get_long(env, "CRUDDUR_BODY_LIMIT", 65536, 1, BODY_LIMIT_MAX, &body_limit, err,
                  err_size) != 0 ||
         get_long(env, "CRUDDUR_DB_BUSY_TIMEOUT_MS", 2000, 0, 60000, &busy, err, err_size) != 0 ||
         get_long(env, "CRUDDUR_HOME_LIMIT", 20, 1, 100, &home, err, err_size) != 0 ||
-        get_long(env, "CRUDDUR_SPOOL_BUDGET_MS", 200, 1, 10000, &budget, err, err_size) != 0)
+        get_long(env, "CRUDDUR_SPOOL_BUDGET_MS", 200, 1, 10000, &budget, err, err_size) != 0 ||
+        get_long(env, "CRUDDUR_SPOOL_GATHER_MS", 10, 0, 1000, &gather, err, err_size) != 0)
         return -1;
     c->spool_budget_ms = (int)budget;
+    c->spool_gather_ms = (int)gather;
     const char *tel = env_get(env, "CRUDDUR_TELEMETRY");
     if (tel == NULL || strcmp(tel, "on") == 0 || strcmp(tel, "1") == 0) {
         c->telemetry = 1;

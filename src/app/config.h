@@ -20,6 +20,9 @@ typedef struct app_config {
     int spool_budget_ms;    /* CRUDDUR_SPOOL_BUDGET_MS, default 200 (1 .. 10000) */
     int spool_copy;         /* CRUDDUR_SPOOL_COPY: how a FastCGI worker copies its
                                journal into the spool, CONFIG_COPY_* */
+    int spool_gather_ms;    /* CRUDDUR_SPOOL_GATHER_MS, default 10 (0 .. 1000): how
+                               long an idle worker lets records gather in its
+                               journal before it copies them */
 } app_config;
 
 #define CONFIG_COPY_THREAD 0    /* "thread" (default): a copier thread of the worker */

@@ -48,7 +48,10 @@
 /* At most one warning about dropped records per this long, per worker. */
 #define WARN_INTERVAL_NS 10000000000LL
 /* A busy worker copies its journal into the spool at the latest when this
- * many batches (requests), bytes or this much time have gathered. */
+ * many batches (requests), bytes or this much time (or the gather time, if
+ * longer) have gathered. An idle one waits for the gather time
+ * (CRUDDUR_SPOOL_GATHER_MS): a copy per request, when requests come one
+ * at a time, costs more CPU than the requests (docs/performance.md). */
 #define FLUSH_BATCHES 128
 #define FLUSH_BYTES (1u << 20)
 #define FLUSH_AGE_NS 50000000LL
@@ -80,6 +83,8 @@ struct telemetry {
     spool_copier *copier;      /* with sp when queueing, unless "inline" */
     bool no_copier;            /* it could not be started: the worker copies */
     int64_t budget_ns;         /* CRUDDUR_SPOOL_BUDGET_MS */
+    int64_t gather_ns;         /* CRUDDUR_SPOOL_GATHER_MS */
+    int64_t flush_age_ns;      /* FLUSH_AGE_NS, or gather_ns if longer */
     int64_t recover_at_ns;     /* next look for dead workers' journals */
     int64_t reopen_at_ns;
     int64_t unspooled_drops;   /* dropped while no spool was open */
@@ -316,7 +321,17 @@ static bool flush_due(const telemetry *t)
 {
     return spool_journal_batches(t->jn) >= FLUSH_BATCHES ||
            spool_journal_bytes(t->jn) >= FLUSH_BYTES ||
-           tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= FLUSH_AGE_NS;
+           tstamp_mono_ns() - spool_journal_oldest_ns(t->jn) >= t->flush_age_ns;
+}
+
+/* Milliseconds until an idle worker's journal has gathered long enough to
+ * be copied: 0 when it has (or is due anyway). */
+static int gather_left_ms(const telemetry *t)
+{
+    if (flush_due(t))
+        return 0;
+    int64_t left = spool_journal_oldest_ns(t->jn) + t->gather_ns - tstamp_mono_ns();
+    return left <= 0 ? 0 : (int)((left + 999999) / 1000000);
 }
 
 static bool journal_waits(const telemetry *t)
@@ -368,11 +383,16 @@ int telemetry_idle(telemetry *t)
         return -1;
     t->queueing = true;
     start_threads(t);
+    int gather_ms = journal_waits(t) ? gather_left_ms(t) : 0;
     /* late batches (no spare journal to switch to, say) are copied here */
-    flush_journal(t, journal_waits(t) && takeover_due(t));
+    if (gather_ms == 0)
+        flush_journal(t, journal_waits(t) && takeover_due(t));
     recover_journals(t);
-    /* batches that could not be given (the copier still had the other
-     * journal): look again soon, so that they never wait for a request */
+    /* records still gathering, or that could not be given (the copier
+     * still had the other journal): look again soon, so that they never
+     * wait for a request */
+    if (gather_ms > 0)
+        return gather_ms;
     return journal_waits(t) || spool_copier_holds(t->copier) ? IDLE_AGAIN_MS : -1;
 }
 
@@ -450,6 +470,8 @@ int telemetry_new(const app_config *cfg, rng_t *rng, telemetry **out, char *err,
         goto oom;
     t->cfg = cfg;
     t->budget_ns = (int64_t)cfg->spool_budget_ms * 1000000LL;
+    t->gather_ns = (int64_t)cfg->spool_gather_ms * 1000000LL;
+    t->flush_age_ns = t->gather_ns > FLUSH_AGE_NS ? t->gather_ns : FLUSH_AGE_NS;
     t->server = TRACE_SPAN_NONE;
 
     char warn[256];

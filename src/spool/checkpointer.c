@@ -29,6 +29,8 @@ struct spool_checkpointer {
 static void *run(void *arg)
 {
     spool_checkpointer *c = arg;
+    /* so that top -H and ps -L tell the threads apart */
+    (void)pthread_setname_np(pthread_self(), "cruddur-ckpt");
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (!c->due && !c->stop)

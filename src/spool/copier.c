@@ -30,6 +30,8 @@ struct spool_copier {
 static void *run(void *arg)
 {
     spool_copier *c = arg;
+    /* so that top -H and ps -L tell the threads apart */
+    (void)pthread_setname_np(pthread_self(), "cruddur-copier");
     pthread_mutex_lock(&c->mu);
     for (;;) {
         while (c->job == NULL && !c->stop)

@@ -20,6 +20,7 @@ START_TEST(test_defaults)
     ck_assert_int_eq(c.busy_timeout_ms, 2000);
     ck_assert_int_eq(c.home_limit, 20);
     ck_assert_int_eq(c.spool_copy, CONFIG_COPY_THREAD);
+    ck_assert_int_eq(c.spool_gather_ms, 10);
     config_free(&c);
     ck_assert_ptr_null(c.db_path);
 }
@@ -37,6 +38,7 @@ START_TEST(test_every_variable)
         "CRUDDUR_DB_BUSY_TIMEOUT_MS=0",
         "CRUDDUR_HOME_LIMIT=100",
         "CRUDDUR_SPOOL_COPY=inline",
+        "CRUDDUR_SPOOL_GATHER_MS=0",
         NULL,
     };
     app_config c;
@@ -51,6 +53,7 @@ START_TEST(test_every_variable)
     ck_assert_int_eq(c.busy_timeout_ms, 0);
     ck_assert_int_eq(c.home_limit, 100);
     ck_assert_int_eq(c.spool_copy, CONFIG_COPY_INLINE);
+    ck_assert_int_eq(c.spool_gather_ms, 0);
     config_free(&c);
 }
 END_TEST
@@ -132,6 +135,9 @@ static const struct {
     {"CRUDDUR_SPOOL_COPY=fast", "CRUDDUR_SPOOL_COPY"},
     {"CRUDDUR_SPOOL_COPY=idle", "CRUDDUR_SPOOL_COPY"},
     {"CRUDDUR_SPOOL_COPY=THREAD", "CRUDDUR_SPOOL_COPY"},
+    {"CRUDDUR_SPOOL_GATHER_MS=1001", "CRUDDUR_SPOOL_GATHER_MS"},
+    {"CRUDDUR_SPOOL_GATHER_MS=-1", "CRUDDUR_SPOOL_GATHER_MS"},
+    {"CRUDDUR_SPOOL_GATHER_MS=10ms", "CRUDDUR_SPOOL_GATHER_MS"},
 };
 
 START_TEST(test_bad_values)

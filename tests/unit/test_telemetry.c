@@ -29,15 +29,19 @@ static char spool_path[192];
 static app_config cfg;
 static rng_t rng;
 static telemetry *tel;
+/* CRUDDUR_SPOOL_GATHER_MS of the next start: most cases look at one idle
+ * moment at a time, so by default an idle worker copies at once. */
+static int gather_ms;
 
 /* Telemetry on the spool at spool_setting; copy: CRUDDUR_SPOOL_COPY, or NULL. */
 static void start_copying(const char *spool_setting, const char *copy)
 {
-    char state[128], spool_env[192], copy_env[64], err[256];
+    char state[128], spool_env[192], copy_env[64], gather_env[64], err[256];
     snprintf(state, sizeof state, "CRUDDUR_STATE_DIR=%s", dir);
     snprintf(spool_env, sizeof spool_env, "CRUDDUR_SPOOL=%s", spool_setting);
     snprintf(copy_env, sizeof copy_env, "CRUDDUR_SPOOL_COPY=%s", copy != NULL ? copy : "");
-    char *env[] = {state, spool_env, copy_env, NULL};
+    snprintf(gather_env, sizeof gather_env, "CRUDDUR_SPOOL_GATHER_MS=%d", gather_ms);
+    char *env[] = {state, spool_env, copy_env, gather_env, NULL};
     ck_assert_msg(config_load(&cfg, env, err, sizeof err) == 0, "%s", err);
     rng_seed_with(&rng, 42);
     ck_assert_msg(telemetry_new(&cfg, &rng, &tel, err, sizeof err) == 0, "%s", err);
@@ -63,6 +67,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(spool_path, sizeof spool_path, "%s/spool.db", dir);
     unsetenv("OTEL_TRACES_SAMPLER");
+    gather_ms = 0;
     start_with(spool_path);
 }
 
@@ -393,6 +398,50 @@ START_TEST(an_idle_worker_leaves_nothing_behind_a_busy_copier)
 }
 END_TEST
 
+/* With a gather time, an idle worker leaves what it journaled where it is
+ * until the oldest record has waited that long, asks to be called again
+ * then, and copies it all in one go: one copy instead of one per request. */
+static void records_gather_first(const char *copy)
+{
+    gather_ms = 1000;
+    restart_copying(copy);
+    http_response resp;
+    run_request("GET", "/api/activities/home", NULL, 200, &resp);    /* direct */
+    http_response_free(&resp);
+    long long before = q_int("SELECT count(*) FROM span WHERE kind = 2");
+    ck_assert_int_eq(telemetry_idle(tel), -1);  /* from now on, journaled */
+    int64_t first = tstamp_mono_ns();
+    for (int i = 0; i < 3; i++) {
+        run_request("GET", "/api/activities/home", NULL, 200, &resp);
+        http_response_free(&resp);
+        int again = telemetry_idle(tel);
+        ck_assert_int_gt(again, 0);
+        ck_assert_int_le(again, gather_ms);
+    }
+    usleep(20000);
+    int64_t looked = tstamp_mono_ns();
+    long long copied = q_int("SELECT count(*) FROM span WHERE kind = 2") - before;
+    if (looked - first < (int64_t)gather_ms * 1000000 / 2)      /* not a stalled machine */
+        ck_assert_int_eq(copied, 0);
+
+    /* the FastCGI loop's part: call again when asked, no request comes */
+    int again = 0, calls = 0;
+    while ((again = telemetry_idle(tel)) >= 0 && calls++ < 1000)
+        usleep((useconds_t)again * 1000);
+    ck_assert_int_eq(again, -1);
+    ck_assert_int_ge(tstamp_mono_ns() - first, (int64_t)gather_ms * 1000000);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM span WHERE kind = 2") - before, 3);
+    ck_assert_int_le(calls, 20);
+    ck_assert(telemetry_spool_ok(tel));
+}
+
+START_TEST(an_idle_worker_lets_records_gather_first)
+{
+    records_gather_first(NULL);
+    records_gather_first("inline");
+}
+END_TEST
+
 START_TEST(off_means_nothing)
 {
     telemetry_free(tel);
@@ -420,6 +469,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, a_killed_workers_journal_is_copied_by_another);
     tcase_add_test(tc, a_worker_hands_its_journal_to_the_copier);
     tcase_add_test(tc, an_idle_worker_leaves_nothing_behind_a_busy_copier);
+    tcase_add_test(tc, an_idle_worker_lets_records_gather_first);
     tcase_add_test(tc, off_means_nothing);
     suite_add_tcase(s, tc);
     return s;
