@@ -15,6 +15,7 @@
 #ifndef CRUDDUR_LOCALSTATEDIR
 #define CRUDDUR_LOCALSTATEDIR "/var"
 #endif
+#define DEFAULT_STATE_DIR CRUDDUR_LOCALSTATEDIR "/lib/cruddur"
 
 #define BODY_LIMIT_MAX (16u * 1024u * 1024u)
 
@@ -75,6 +76,19 @@ static int path_in(char **dst, const char *value, const char *dir, const char *n
     return 0;
 }
 
+int config_spool_path(char **env, char **out, char *err, size_t err_size)
+{
+    if (env == NULL)
+        env = environ;
+    const char *state = env_get(env, "CRUDDUR_STATE_DIR");
+    char *path = NULL;
+    if (path_in(&path, env_get(env, "CRUDDUR_SPOOL"), state != NULL ? state : DEFAULT_STATE_DIR,
+                "spool.db", err, err_size) != 0)
+        return -1;
+    *out = path;
+    return 0;
+}
+
 int config_load(app_config *c, char **env, char *err, size_t err_size)
 {
     memset(c, 0, sizeof *c);
@@ -130,8 +144,7 @@ int config_load(app_config *c, char **env, char *err, size_t err_size)
     const char *back = env_get(env, "BACKEND_URL");
 
     if ((state != NULL ? dup_to(&c->state_dir, state, err, err_size)
-                       : dup_to(&c->state_dir, CRUDDUR_LOCALSTATEDIR "/lib/cruddur", err,
-                                err_size)) != 0)
+                       : dup_to(&c->state_dir, DEFAULT_STATE_DIR, err, err_size)) != 0)
         goto fail;
     if (db != NULL) {
         if (dup_to(&c->db_path, db, err, err_size) != 0)
@@ -145,8 +158,7 @@ int config_load(app_config *c, char **env, char *err, size_t err_size)
         }
         snprintf(c->db_path, n, "%s/cruddur.db", c->state_dir);
     }
-    if (path_in(&c->spool_path, env_get(env, "CRUDDUR_SPOOL"), c->state_dir, "spool.db", err,
-                err_size) != 0 ||
+    if (config_spool_path(env, &c->spool_path, err, err_size) != 0 ||
         path_in(&c->crash_dir, env_get(env, "CRUDDUR_CRASH_DIR"), c->state_dir, "crash", err,
                 err_size) != 0)
         goto fail;

@@ -35,4 +35,12 @@ typedef struct app_config {
 int config_load(app_config *c, char **env, char *err, size_t err_size);
 void config_free(app_config *c);
 
+/* The spool's path by the rule config_load uses: $CRUDDUR_SPOOL, else
+ * $CRUDDUR_STATE_DIR/spool.db, else LOCALSTATEDIR/lib/cruddur/spool.db; an
+ * empty variable counts as unset. Only those two variables are read, so that
+ * a setting meant for the API (and wrong) cannot stop a program that only
+ * wants the spool (cruddur-spool, cruddur-export). env as for config_load.
+ * Returns 0 with *out the caller's to free(), or -1 with err (*out untouched). */
+int config_spool_path(char **env, char **out, char *err, size_t err_size);
+
 #endif

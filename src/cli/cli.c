@@ -7,7 +7,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "app/config.h"
 #include "telemetry/traceid.h"
 #include "util/tstamp.h"
 #include "util/utf8.h"
@@ -79,44 +78,6 @@ int cli_parse_count(const char *s, long lo, long hi, long *out)
     if (v < lo)
         return -1;
     *out = v;
-    return 0;
-}
-
-/* The entry "NAME=..." of env, or NULL. */
-static char *env_entry(char **env, const char *name)
-{
-    size_t n = strlen(name);
-    for (char **e = env; e != NULL && *e != NULL; e++) {
-        if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-            return *e;
-    }
-    return NULL;
-}
-
-int cli_spool_path(char **env, char **out, char *err, size_t err_size)
-{
-    if (env == NULL)
-        env = environ;
-    /* config_load holds the rule; give it only the two variables it needs
-     * here, so that a setting meant for the API (and wrong) cannot stop a
-     * query of the spool. */
-    char *mine[3];
-    size_t n = 0;
-    char *e = env_entry(env, "CRUDDUR_SPOOL");
-    if (e != NULL)
-        mine[n++] = e;
-    e = env_entry(env, "CRUDDUR_STATE_DIR");
-    if (e != NULL)
-        mine[n++] = e;
-    mine[n] = NULL;
-
-    app_config c;
-    if (config_load(&c, mine, err, err_size) != 0)
-        return -1;
-    char *path = c.spool_path;
-    c.spool_path = NULL;
-    config_free(&c);
-    *out = path;
     return 0;
 }
 

@@ -1,7 +1,7 @@
-/* cli: the pieces of cruddur-spool that need no spool: where the spool is,
- * reading its arguments (durations, trace ids, counts), and printing answers
- * as aligned text columns. Everything here is pure apart from
- * cli_spool_path, which reads the environment it is given.
+/* cli: the pieces of cruddur-spool that need no spool: reading its
+ * arguments (durations, trace ids, counts), and printing answers as aligned
+ * text columns. Everything here is pure (where the spool is:
+ * config_spool_path, app/config.h).
  *
  * Functions returning int return 0 on success and -1 on failure, leaving
  * their outputs untouched on failure. */
@@ -30,13 +30,6 @@ int cli_trace_id(const char *s, char out[33]);
 
 /* *out = the decimal s, within [lo, hi]; nothing but digits. */
 int cli_parse_count(const char *s, long lo, long hi, long *out);
-
-/* The spool's path as the API resolves it (src/app/config.c): $CRUDDUR_SPOOL,
- * else $CRUDDUR_STATE_DIR/spool.db, else LOCALSTATEDIR/lib/cruddur/spool.db;
- * an empty variable counts as unset. env is a NULL-terminated "NAME=value"
- * array, NULL for the process environment; only those two variables are
- * read. *out is the caller's to free(). On failure err says why. */
-int cli_spool_path(char **env, char **out, char *err, size_t err_size);
 
 /* ---- output ---------------------------------------------------------------- */
 

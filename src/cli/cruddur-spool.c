@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sysexits.h>
 
+#include "app/config.h"
 #include "cli/cli.h"
 #include "spool/spool.h"
 #include "util/buf.h"
@@ -687,7 +688,7 @@ int main(int argc, char **argv)
         path = strdup(o.spool_path);
     } else {
         char err[256];
-        if (cli_spool_path(NULL, &path, err, sizeof err) != 0) {
+        if (config_spool_path(NULL, &path, err, sizeof err) != 0) {
             errorf("%s", err);
             return EXIT_FAILURE;
         }

@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "app/config.h"
 #include "export/expcfg.h"
 #include "export/export.h"
 #include "export/httpc.h"
@@ -40,9 +41,6 @@
 
 #ifndef PACKAGE_VERSION
 #define PACKAGE_VERSION "0.0.0"
-#endif
-#ifndef CRUDDUR_LOCALSTATEDIR
-#define CRUDDUR_LOCALSTATEDIR "/var"
 #endif
 
 #define PROG "cruddur-export"
@@ -344,19 +342,6 @@ static void setup_free(setup *su)
         cwlogs_config_free(&su->cw);
 }
 
-static char *default_spool(void)
-{
-    const char *p = env("CRUDDUR_SPOOL");
-    if (p != NULL)
-        return strdup(p);
-    const char *dir = env("CRUDDUR_STATE_DIR");
-    size_t len = (dir ? strlen(dir) : sizeof CRUDDUR_LOCALSTATEDIR "/lib/cruddur") + 16;
-    char *s = malloc(len);
-    if (s != NULL)
-        snprintf(s, len, "%s/spool.db", dir ? dir : CRUDDUR_LOCALSTATEDIR "/lib/cruddur");
-    return s;
-}
-
 /* Records read per batch when --batch-size is not given: what one request
  * takes for the HTTP targets, and for the AWS ones, whose requests are
  * small, enough for several requests in flight at once. */
@@ -456,8 +441,15 @@ int main(int argc, char **argv)
         curl_global_cleanup();
         return rc;
     }
-    char *spool_path = o.spool_path ? strdup(o.spool_path) : default_spool();
+    /* the API's rule for where the spool is (src/app/config.h) */
+    char *spool_path = NULL;
+    char perr[256] = "out of memory";
+    if (o.spool_path != NULL)
+        spool_path = strdup(o.spool_path);
+    else if (config_spool_path(NULL, &spool_path, perr, sizeof perr) != 0)
+        spool_path = NULL;
     if (spool_path == NULL) {
+        fprintf(stderr, "cruddur-export: %s\n", perr);
         setup_free(&su);
         return EXPORT_EXIT_SOFTWARE;
     }

@@ -30,53 +30,8 @@ expect() {   # expect NAME GOT WANTED
 }
 
 # Writes the trace ids answered 200 to $T/answered and prints a summary.
-"$PYTHON" - "$WS_PORT" "$N" "$THREADS" "${workers[0]}" "$T/answered" > "$T/burst.out" <<'EOF'
-import http.client, os, signal, sys, threading, time
-port, n, threads, victim, out = (int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]),
-                                 int(sys.argv[4]), sys.argv[5])
-ids = ["%08x%s" % (int(time.time()), os.urandom(12).hex()) for _ in range(n)]
-lock = threading.Lock()
-answered, other = [], []
-next_i = [0]
-killed = [False]
-
-def worker():
-    while True:
-        with lock:
-            i = next_i[0]
-            if i >= n:
-                return
-            next_i[0] += 1
-            if not killed[0] and len(answered) >= n // 3:
-                os.kill(victim, signal.SIGKILL)
-                killed[0] = True
-        tid = ids[i]
-        conn = None
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-            conn.request("GET", "/api/activities/home",
-                         headers={"traceparent": "00-%s-%s-01" % (tid, os.urandom(8).hex()),
-                                  "User-Agent": "cruddur-it/kill"})
-            r = conn.getresponse()
-            r.read()
-            with lock:
-                (answered if r.status == 200 else other).append(tid)
-        except Exception:  # noqa: BLE001 - a request the dead worker dropped
-            with lock:
-                other.append(tid)
-        finally:
-            if conn is not None:
-                conn.close()
-
-ts = [threading.Thread(target=worker) for _ in range(threads)]
-for t in ts:
-    t.start()
-for t in ts:
-    t.join()
-with open(out, "w") as f:
-    f.write("".join(t + "\n" for t in answered))
-print("answered %d, other %d, killed %s" % (len(answered), len(other), killed[0]))
-EOF
+"$PYTHON" "$IT_DIR/burst.py" "$WS_PORT" "$N" "$THREADS" cruddur-it/kill "$T/answered" \
+  --kill "${workers[0]}" > "$T/burst.out"
 echo "     ($(cat "$T/burst.out"))"
 grep -q "killed True" "$T/burst.out" || it_fail "the worker was not killed"
 ws_alive "${workers[0]}" && it_fail "worker ${workers[0]} survived kill -9"

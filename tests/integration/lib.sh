@@ -3,7 +3,7 @@
 # by hand from the source tree). Gives each test:
 #   T            its own temporary directory, removed at exit
 #   API_BIN      the cruddur-api that was built
-#   IT_DIR       this folder (http_check.py, fcgi_client.py)
+#   IT_DIR       this folder (http_check.py, fcgi_client.py, burst.py)
 #   it_env       the program's settings for a database under $T
 #   it_need      skips (exit 77) when a web server binary is absent
 #   it_require   errors (exit 99) when another tool is absent

@@ -130,52 +130,6 @@ START_TEST(test_count)
 }
 END_TEST
 
-/* ---- where the spool is ------------------------------------------------------------ */
-
-static char *spool_path_of(char **env)
-{
-    char *path = NULL, err[256] = "";
-    ck_assert_msg(cli_spool_path(env, &path, err, sizeof err) == 0, "%s", err);
-    ck_assert_ptr_nonnull(path);
-    return path;
-}
-
-START_TEST(test_spool_path)
-{
-    char *both[] = {"CRUDDUR_STATE_DIR=/srv/state", "CRUDDUR_SPOOL=/tmp/x.db", NULL};
-    char *path = spool_path_of(both);
-    ck_assert_str_eq(path, "/tmp/x.db");
-    free(path);
-
-    char *dir[] = {"HOME=/root", "CRUDDUR_STATE_DIR=/srv/state", NULL};
-    path = spool_path_of(dir);
-    ck_assert_str_eq(path, "/srv/state/spool.db");
-    free(path);
-
-    /* empty counts as unset, as for the API */
-    char *empty[] = {"CRUDDUR_SPOOL=", "CRUDDUR_STATE_DIR=/srv/state", NULL};
-    path = spool_path_of(empty);
-    ck_assert_str_eq(path, "/srv/state/spool.db");
-    free(path);
-
-    char *none[] = {"CRUDDUR_SPOOLX=/nope", NULL};
-    path = spool_path_of(none);
-    ck_assert_str_eq(path, CRUDDUR_LOCALSTATEDIR "/lib/cruddur/spool.db");
-    free(path);
-}
-END_TEST
-
-START_TEST(test_spool_path_ignores_other_settings)
-{
-    /* settings the API would refuse do not stop a query of the spool */
-    char *env[] = {"CRUDDUR_BODY_LIMIT=lots", "CRUDDUR_TELEMETRY=maybe",
-                   "CRUDDUR_SPOOL=/tmp/y.db", NULL};
-    char *path = spool_path_of(env);
-    ck_assert_str_eq(path, "/tmp/y.db");
-    free(path);
-}
-END_TEST
-
 /* ---- times ------------------------------------------------------------------ */
 
 START_TEST(test_time_utc)
@@ -356,8 +310,6 @@ Suite *make_suite(void)
     tcase_add_loop_test(tc, test_trace_id_bad, 0, (int)(sizeof bad_ids / sizeof bad_ids[0]));
     tcase_add_test(tc, test_trace_id_long_input_is_bounded);
     tcase_add_test(tc, test_count);
-    tcase_add_test(tc, test_spool_path);
-    tcase_add_test(tc, test_spool_path_ignores_other_settings);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("output");

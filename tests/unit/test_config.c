@@ -1,5 +1,6 @@
 /* Unit tests for app/config: defaults, each variable, and bad values
  * refused with a message that names the variable. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "app/config.h"
@@ -113,6 +114,61 @@ START_TEST(test_exact_names)
 }
 END_TEST
 
+/* where the spool is: the same rule for the API, cruddur-spool and cruddur-export */
+static char *spool_path_of(char **env)
+{
+    char *path = NULL, err[256] = "";
+    ck_assert_msg(config_spool_path(env, &path, err, sizeof err) == 0, "%s", err);
+    ck_assert_ptr_nonnull(path);
+    return path;
+}
+
+START_TEST(test_spool_path)
+{
+    char *both[] = {"CRUDDUR_STATE_DIR=/srv/state", "CRUDDUR_SPOOL=/tmp/x.db", NULL};
+    char *path = spool_path_of(both);
+    ck_assert_str_eq(path, "/tmp/x.db");
+    free(path);
+
+    char *dir[] = {"HOME=/root", "CRUDDUR_STATE_DIR=/srv/state", NULL};
+    path = spool_path_of(dir);
+    ck_assert_str_eq(path, "/srv/state/spool.db");
+    free(path);
+
+    /* empty counts as unset, as for the API */
+    char *empty[] = {"CRUDDUR_SPOOL=", "CRUDDUR_STATE_DIR=/srv/state", NULL};
+    path = spool_path_of(empty);
+    ck_assert_str_eq(path, "/srv/state/spool.db");
+    free(path);
+
+    char *none[] = {"CRUDDUR_SPOOLX=/nope", NULL};
+    path = spool_path_of(none);
+    ck_assert_str_eq(path, CRUDDUR_LOCALSTATEDIR "/lib/cruddur/spool.db");
+    free(path);
+}
+END_TEST
+
+START_TEST(test_spool_path_ignores_other_settings)
+{
+    /* settings the API would refuse do not stop a query of the spool */
+    char *env[] = {"CRUDDUR_BODY_LIMIT=lots", "CRUDDUR_TELEMETRY=maybe",
+                   "CRUDDUR_SPOOL=/tmp/y.db", NULL};
+    char *path = spool_path_of(env);
+    ck_assert_str_eq(path, "/tmp/y.db");
+    free(path);
+
+    /* and the API, which takes every setting, finds the same file */
+    char *api[] = {"CRUDDUR_STATE_DIR=/srv/state", NULL};
+    app_config c;
+    char err[256];
+    ck_assert_int_eq(config_load(&c, api, err, sizeof err), 0);
+    path = spool_path_of(api);
+    ck_assert_str_eq(c.spool_path, path);
+    free(path);
+    config_free(&c);
+}
+END_TEST
+
 static const struct {
     const char *setting;
     const char *name;
@@ -176,6 +232,8 @@ Suite *make_suite(void)
     tcase_add_test(tc, test_exact_names);
     tcase_add_loop_test(tc, test_bad_values, 0, (int)(sizeof bad / sizeof bad[0]));
     tcase_add_test(tc, test_limits_accepted);
+    tcase_add_test(tc, test_spool_path);
+    tcase_add_test(tc, test_spool_path_ignores_other_settings);
     suite_add_tcase(s, tc);
     return s;
 }
