@@ -16,6 +16,7 @@
 #include <sched.h>
 #include <sqlite3.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1728,20 +1729,119 @@ int spool_counter_get(spool *s, const char *name, int64_t *value)
 
 /* ---- reading ------------------------------------------------------------ */
 
-static int read_start(spool *s, enum stmt_id id, int64_t after_id, size_t limit,
-                      sqlite3_stmt **out)
+/* The caller's function for one kind of record. */
+typedef union reader_fn {
+    spool_span_fn span;
+    spool_log_fn log;
+    spool_error_fn error;
+} reader_fn;
+
+/* Decodes the row st is on and hands it to fn; its id goes to *id. Returns
+ * what fn returned (nonzero: stop reading). */
+typedef int (*row_fn)(sqlite3_stmt *st, reader_fn fn, void *ctx, int64_t *id);
+
+static int span_row(sqlite3_stmt *st, reader_fn fn, void *ctx, int64_t *id)
 {
-    *out = stmt(s, id);
-    if (*out == NULL)
-        return prep_failed(s);
-    sqlite3_bind_int64(*out, 1, after_id);
-    sqlite3_bind_int64(*out, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
-    op_begin(s, s->op_budget_ns, 0);
-    return SPOOL_OK;
+    spool_span r;
+    memset(&r, 0, sizeof r);
+    spool_origin o = {
+        .id = sqlite3_column_int64(st, 0),
+        .resource_id = sqlite3_column_int64(st, 17),
+        .resource_json = col_text(st, 18),
+        .scope_name = col_text(st, 15),
+        .scope_version = col_text(st, 16),
+    };
+    copy_text(r.trace_id, sizeof r.trace_id, sqlite3_column_text(st, 1));
+    copy_text(r.span_id, sizeof r.span_id, sqlite3_column_text(st, 2));
+    copy_text(r.parent_span_id, sizeof r.parent_span_id, sqlite3_column_text(st, 3));
+    r.name = col_text(st, 4);
+    r.kind = sqlite3_column_int(st, 5);
+    r.start_ns = sqlite3_column_int64(st, 6);
+    r.end_ns = sqlite3_column_int64(st, 7);
+    r.status_code = sqlite3_column_int(st, 8);
+    r.status_message = col_text(st, 9);
+    r.attributes_json = col_text(st, 10);
+    r.events_json = col_text(st, 11);
+    r.links_json = col_text(st, 12);
+    r.trace_state = col_text(st, 13);
+    r.flags = (unsigned)sqlite3_column_int64(st, 14);
+    *id = o.id;
+    return fn.span(ctx, &r, &o);
 }
 
-static int read_finish(spool *s, sqlite3_stmt *st, int rc, int64_t last, int64_t *last_id)
+static int log_row(sqlite3_stmt *st, reader_fn fn, void *ctx, int64_t *id)
 {
+    spool_log r;
+    memset(&r, 0, sizeof r);
+    spool_origin o = {
+        .id = sqlite3_column_int64(st, 0),
+        .resource_id = sqlite3_column_int64(st, 12),
+        .resource_json = col_text(st, 13),
+        .scope_name = col_text(st, 10),
+        .scope_version = col_text(st, 11),
+    };
+    r.time_ns = sqlite3_column_int64(st, 1);
+    r.observed_ns = sqlite3_column_int64(st, 2);
+    r.severity_number = sqlite3_column_int(st, 3);
+    r.severity_text = col_text(st, 4);
+    r.body = col_text(st, 5);
+    r.attributes_json = col_text(st, 6);
+    copy_text(r.trace_id, sizeof r.trace_id, sqlite3_column_text(st, 7));
+    copy_text(r.span_id, sizeof r.span_id, sqlite3_column_text(st, 8));
+    r.flags = (unsigned)sqlite3_column_int64(st, 9);
+    *id = o.id;
+    return fn.log(ctx, &r, &o);
+}
+
+static int error_row(sqlite3_stmt *st, reader_fn fn, void *ctx, int64_t *id)
+{
+    spool_error r;
+    memset(&r, 0, sizeof r);
+    spool_origin o = {
+        .id = sqlite3_column_int64(st, 0),
+        .resource_id = sqlite3_column_int64(st, 13),
+        .resource_json = col_text(st, 14),
+    };
+    copy_text(r.uuid, sizeof r.uuid, sqlite3_column_text(st, 1));
+    r.time_ns = sqlite3_column_int64(st, 2);
+    r.level = col_text(st, 3);
+    r.class_name = col_text(st, 4);
+    r.message = col_text(st, 5);
+    r.frames_json = col_text(st, 6);
+    r.request_json = col_text(st, 7);
+    r.context = col_text(st, 8);
+    copy_text(r.trace_id, sizeof r.trace_id, sqlite3_column_text(st, 9));
+    copy_text(r.span_id, sizeof r.span_id, sqlite3_column_text(st, 10));
+    r.fingerprint = col_text(st, 11);
+    r.custom_json = col_text(st, 12);
+    *id = o.id;
+    return fn.error(ctx, &r, &o);
+}
+
+/* Up to limit rows of statement id past after_id, in id order, each to fn
+ * (through row) until it returns nonzero; *last_id: the last row fn took.
+ * have_fn: the caller gave a function. */
+static int read_rows(spool *s, enum stmt_id id, row_fn row, reader_fn fn, bool have_fn,
+                     int64_t after_id, size_t limit, void *ctx, int64_t *last_id)
+{
+    if (last_id != NULL)
+        *last_id = after_id;
+    if (s == NULL || !have_fn)
+        return SPOOL_ERROR;
+    sqlite3_stmt *st = stmt(s, id);
+    if (st == NULL)
+        return prep_failed(s);
+    sqlite3_bind_int64(st, 1, after_id);
+    sqlite3_bind_int64(st, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
+    op_begin(s, s->op_budget_ns, 0);
+    int64_t last = after_id;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        int64_t row_id = 0;
+        if (row(st, fn, ctx, &row_id) != 0)
+            break;
+        last = row_id;
+    }
     int status = rc == SQLITE_ROW || rc == SQLITE_DONE ? SPOOL_OK : fail(s, rc, "read");
     sqlite3_reset(st);
     op_end(s);
@@ -1753,124 +1853,22 @@ static int read_finish(spool *s, sqlite3_stmt *st, int rc, int64_t last, int64_t
 int spool_read_spans(spool *s, int64_t after_id, size_t limit, spool_span_fn fn,
                      void *ctx, int64_t *last_id)
 {
-    sqlite3_stmt *st;
-    if (last_id != NULL)
-        *last_id = after_id;
-    if (s == NULL || fn == NULL)
-        return SPOOL_ERROR;
-    int status = read_start(s, ST_READ_SPANS, after_id, limit, &st);
-    if (status != SPOOL_OK)
-        return status;
-    int64_t last = after_id;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        spool_span r;
-        memset(&r, 0, sizeof r);
-        spool_origin o = {
-            .id = sqlite3_column_int64(st, 0),
-            .resource_id = sqlite3_column_int64(st, 17),
-            .resource_json = col_text(st, 18),
-            .scope_name = col_text(st, 15),
-            .scope_version = col_text(st, 16),
-        };
-        copy_text(r.trace_id, sizeof r.trace_id, sqlite3_column_text(st, 1));
-        copy_text(r.span_id, sizeof r.span_id, sqlite3_column_text(st, 2));
-        copy_text(r.parent_span_id, sizeof r.parent_span_id, sqlite3_column_text(st, 3));
-        r.name = col_text(st, 4);
-        r.kind = sqlite3_column_int(st, 5);
-        r.start_ns = sqlite3_column_int64(st, 6);
-        r.end_ns = sqlite3_column_int64(st, 7);
-        r.status_code = sqlite3_column_int(st, 8);
-        r.status_message = col_text(st, 9);
-        r.attributes_json = col_text(st, 10);
-        r.events_json = col_text(st, 11);
-        r.links_json = col_text(st, 12);
-        r.trace_state = col_text(st, 13);
-        r.flags = (unsigned)sqlite3_column_int64(st, 14);
-        if (fn(ctx, &r, &o) != 0)
-            break;
-        last = o.id;
-    }
-    return read_finish(s, st, rc, last, last_id);
+    return read_rows(s, ST_READ_SPANS, span_row, (reader_fn){.span = fn}, fn != NULL, after_id,
+                     limit, ctx, last_id);
 }
 
 int spool_read_logs(spool *s, int64_t after_id, size_t limit, spool_log_fn fn,
                     void *ctx, int64_t *last_id)
 {
-    sqlite3_stmt *st;
-    if (last_id != NULL)
-        *last_id = after_id;
-    if (s == NULL || fn == NULL)
-        return SPOOL_ERROR;
-    int status = read_start(s, ST_READ_LOGS, after_id, limit, &st);
-    if (status != SPOOL_OK)
-        return status;
-    int64_t last = after_id;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        spool_log r;
-        memset(&r, 0, sizeof r);
-        spool_origin o = {
-            .id = sqlite3_column_int64(st, 0),
-            .resource_id = sqlite3_column_int64(st, 12),
-            .resource_json = col_text(st, 13),
-            .scope_name = col_text(st, 10),
-            .scope_version = col_text(st, 11),
-        };
-        r.time_ns = sqlite3_column_int64(st, 1);
-        r.observed_ns = sqlite3_column_int64(st, 2);
-        r.severity_number = sqlite3_column_int(st, 3);
-        r.severity_text = col_text(st, 4);
-        r.body = col_text(st, 5);
-        r.attributes_json = col_text(st, 6);
-        copy_text(r.trace_id, sizeof r.trace_id, sqlite3_column_text(st, 7));
-        copy_text(r.span_id, sizeof r.span_id, sqlite3_column_text(st, 8));
-        r.flags = (unsigned)sqlite3_column_int64(st, 9);
-        if (fn(ctx, &r, &o) != 0)
-            break;
-        last = o.id;
-    }
-    return read_finish(s, st, rc, last, last_id);
+    return read_rows(s, ST_READ_LOGS, log_row, (reader_fn){.log = fn}, fn != NULL, after_id,
+                     limit, ctx, last_id);
 }
 
 int spool_read_errors(spool *s, int64_t after_id, size_t limit, spool_error_fn fn,
                       void *ctx, int64_t *last_id)
 {
-    sqlite3_stmt *st;
-    if (last_id != NULL)
-        *last_id = after_id;
-    if (s == NULL || fn == NULL)
-        return SPOOL_ERROR;
-    int status = read_start(s, ST_READ_ERRORS, after_id, limit, &st);
-    if (status != SPOOL_OK)
-        return status;
-    int64_t last = after_id;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        spool_error r;
-        memset(&r, 0, sizeof r);
-        spool_origin o = {
-            .id = sqlite3_column_int64(st, 0),
-            .resource_id = sqlite3_column_int64(st, 13),
-            .resource_json = col_text(st, 14),
-        };
-        copy_text(r.uuid, sizeof r.uuid, sqlite3_column_text(st, 1));
-        r.time_ns = sqlite3_column_int64(st, 2);
-        r.level = col_text(st, 3);
-        r.class_name = col_text(st, 4);
-        r.message = col_text(st, 5);
-        r.frames_json = col_text(st, 6);
-        r.request_json = col_text(st, 7);
-        r.context = col_text(st, 8);
-        copy_text(r.trace_id, sizeof r.trace_id, sqlite3_column_text(st, 9));
-        copy_text(r.span_id, sizeof r.span_id, sqlite3_column_text(st, 10));
-        r.fingerprint = col_text(st, 11);
-        r.custom_json = col_text(st, 12);
-        if (fn(ctx, &r, &o) != 0)
-            break;
-        last = o.id;
-    }
-    return read_finish(s, st, rc, last, last_id);
+    return read_rows(s, ST_READ_ERRORS, error_row, (reader_fn){.error = fn}, fn != NULL, after_id,
+                     limit, ctx, last_id);
 }
 
 int spool_count_after(spool *s, spool_stream stream, int64_t after_id, int64_t *rows)
