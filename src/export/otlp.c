@@ -515,29 +515,45 @@ static int put_id_member(buf_t *out, const member *m, const char *field, size_t 
     return buf_printf(out, ",\"%s\":\"%s\"", field, id);
 }
 
+/* Cuts out back to mark; returns rc. */
+static int undo(buf_t *out, size_t mark, int rc)
+{
+    out->len = mark;
+    if (out->data != NULL)
+        out->data[mark] = '\0';
+    return rc;
+}
+
+/* ",\"attributes\":[...]" for the object at j, which must be all of j (left
+ * out when empty, as proto3 JSON does), and "droppedAttributesCount" when
+ * some could not be sent. 0; 1 when j is not a JSON object, -1 out of
+ * memory: out is then as it was. */
+static int put_attributes(buf_t *out, js *j)
+{
+    size_t mark = out->len;
+    uint32_t dropped = 0;
+    int r = buf_puts(out, ",\"attributes\":") != 0 ? -1 : attributes_js(out, j, &dropped);
+    if (r == 0 && !at_end(j))
+        r = 1;
+    if (r == 0 && out->len == mark + sizeof ",\"attributes\":[]" - 1)
+        undo(out, mark, 0);
+    if (r == 0 && dropped > 0 &&
+        buf_printf(out, ",\"droppedAttributesCount\":%" PRIu32, dropped) != 0)
+        r = -1;
+    return r != 0 ? undo(out, mark, r) : 0;
+}
+
 static int put_attrs_member(buf_t *out, const member *m, int *bad)
 {
     if (m == NULL)
         return 0;
     js v = m->value;
-    uint32_t dropped = 0;
-    size_t mark = out->len;
-    int rc = buf_puts(out, ",\"attributes\":");
-    int r = rc ? -1 : attributes_js(out, &v, &dropped);
-    if (r < 0)
-        return -1;
+    int r = put_attributes(out, &v);
     if (r > 0) {
         *bad = 1;
-        out->len = mark;
         return 0;
     }
-    if (out->len == mark + sizeof ",\"attributes\":[]" - 1) {
-        out->len = mark;  /* empty: left out, as proto3 JSON does */
-        out->data[mark] = '\0';
-    }
-    if (dropped > 0)
-        rc |= buf_printf(out, ",\"droppedAttributesCount\":%" PRIu32, dropped);
-    return rc;
+    return r;
 }
 
 /* Writes the events or links array `json` as OTLP; *bad when malformed. */
@@ -615,14 +631,6 @@ static int events_or_links(buf_t *out, const char *json, int links, int *bad)
 
 /* ---- records ----------------------------------------------------------------- */
 
-static int undo(buf_t *out, size_t mark, int rc)
-{
-    out->len = mark;
-    if (out->data != NULL)
-        out->data[mark] = '\0';
-    return rc;
-}
-
 int otlp_span(buf_t *out, const spool_span *sp, const char **why)
 {
     size_t mark = out->len;
@@ -667,21 +675,12 @@ int otlp_span(buf_t *out, const spool_span *sp, const char **why)
     rc |= put_u64_str(out, "startTimeUnixNano", sp->start_ns);
     rc |= put_u64_str(out, "endTimeUnixNano", sp->end_ns);
     if (sp->attributes_json != NULL) {
-        size_t at = out->len;
-        uint32_t dropped = 0;
-        rc |= buf_puts(out, ",\"attributes\":");
         js j = { sp->attributes_json, sp->attributes_json + strlen(sp->attributes_json) };
-        int r = rc ? -1 : attributes_js(out, &j, &dropped);
-        if (r < 0)
-            return undo(out, mark, -1);
-        if (r > 0 || !at_end(&j)) {
+        int r = rc ? -1 : put_attributes(out, &j);
+        if (r > 0)
             *why = "attributes are not a JSON object";
-            return undo(out, mark, 1);
-        }
-        if (out->len == at + sizeof ",\"attributes\":[]" - 1)
-            undo(out, at, 0);
-        if (dropped > 0)
-            rc |= buf_printf(out, ",\"droppedAttributesCount\":%" PRIu32, dropped);
+        if (r != 0)
+            return undo(out, mark, r);
     }
     if (sp->events_json != NULL) {
         rc |= events_or_links(out, sp->events_json, 0, &bad);
@@ -751,21 +750,12 @@ int otlp_log(buf_t *out, const spool_log *lg, const char **why)
         rc |= buf_putc(out, '}');
     }
     if (lg->attributes_json != NULL) {
-        size_t at = out->len;
-        uint32_t dropped = 0;
-        rc |= buf_puts(out, ",\"attributes\":");
         js j = { lg->attributes_json, lg->attributes_json + strlen(lg->attributes_json) };
-        int r = rc ? -1 : attributes_js(out, &j, &dropped);
-        if (r < 0)
-            return undo(out, mark, -1);
-        if (r > 0 || !at_end(&j)) {
+        int r = rc ? -1 : put_attributes(out, &j);
+        if (r > 0)
             *why = "attributes are not a JSON object";
-            return undo(out, mark, 1);
-        }
-        if (out->len == at + sizeof ",\"attributes\":[]" - 1)
-            undo(out, at, 0);
-        if (dropped > 0)
-            rc |= buf_printf(out, ",\"droppedAttributesCount\":%" PRIu32, dropped);
+        if (r != 0)
+            return undo(out, mark, r);
     }
     if (lg->flags != 0)
         rc |= buf_printf(out, ",\"flags\":%u", lg->flags & 0xFFu);
