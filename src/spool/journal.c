@@ -39,6 +39,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/tstamp.h"
+
 #define MAGIC "CRJRNL02"
 #define BYTE_ORDER_MARK 0x01020304u
 #define HEADER_SIZE 32
@@ -63,13 +65,6 @@ struct spool_journal {
 };
 
 /* ---- small helpers ------------------------------------------------------ */
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
 
 __attribute__((format(printf, 3, 4)))
 static void put_err(char *buf, size_t size, const char *fmt, ...)
@@ -499,7 +494,7 @@ int spool_journal_open(const char *spool_path, unsigned mode, spool_journal **ou
         mode = SPOOL_DEFAULT_MODE;
     uint64_t r = 0;
     if (getrandom(&r, sizeof r, GRND_NONBLOCK) != (ssize_t)sizeof r)
-        r = (uint64_t)mono_ns() * 0x9e3779b97f4a7c15ULL;
+        r = (uint64_t)tstamp_mono_ns() * 0x9e3779b97f4a7c15ULL;
     spool_journal *j = calloc(1, sizeof *j);
     size_t plen = strlen(spool_path) + 64;
     char *tmp = malloc(plen);
@@ -585,7 +580,7 @@ int spool_journal_append(spool_journal *j, const spool_batch *b)
     memcpy(j->map + j->end, head, RECORD_HEAD);
     j->end += RECORD_HEAD + e.len;
     if (j->batches++ == 0)
-        j->oldest_ns = mono_ns();
+        j->oldest_ns = tstamp_mono_ns();
     j->records += b->n_spans + b->n_logs + b->n_errors;
     return SPOOL_OK;
 }

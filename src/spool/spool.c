@@ -26,6 +26,7 @@
 
 #include "spool/spool_sql.h"
 #include "spool/walvfs.h"
+#include "util/tstamp.h"
 
 #define APPLICATION_ID 1129468752       /* 'CRSP', set by the v1 schema */
 #define RES_CACHE 4                     /* resources a process writes with */
@@ -286,20 +287,6 @@ struct spool {
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-static int64_t wall_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 __attribute__((format(printf, 3, 4)))
 static void put_err(char *buf, size_t size, const char *fmt, ...)
 {
@@ -314,7 +301,7 @@ static void put_err(char *buf, size_t size, const char *fmt, ...)
 static int busy_wait(void *arg, int count)
 {
     spool *s = arg;
-    int64_t now = mono_ns();
+    int64_t now = tstamp_mono_ns();
     if (count == 0)
         s->wait_start = now;
     if (s->lock_deadline == 0 || now >= s->lock_deadline)
@@ -340,12 +327,12 @@ static int busy_wait(void *arg, int count)
 static int progress_check(void *arg)
 {
     spool *s = arg;
-    return s->work_deadline != 0 && mono_ns() > s->work_deadline;
+    return s->work_deadline != 0 && tstamp_mono_ns() > s->work_deadline;
 }
 
 static void op_begin(spool *s, int64_t budget_ns, int limit_work)
 {
-    int64_t now = mono_ns();
+    int64_t now = tstamp_mono_ns();
     s->lock_deadline = now + budget_ns;
     s->work_deadline = limit_work ? now + budget_ns : 0;
 }
@@ -383,7 +370,7 @@ static int wal_commit_hook(void *arg, sqlite3 *db, const char *name, int frames)
     if (frames < s->ckpt_at)
         return SQLITE_OK;
     int64_t lock = s->lock_deadline, work = s->work_deadline;
-    s->lock_deadline = mono_ns() + CKPT_WAIT_NS;
+    s->lock_deadline = tstamp_mono_ns() + CKPT_WAIT_NS;
     s->work_deadline = 0;
     int mode = frames >= RESTART_FRAMES ? SQLITE_CHECKPOINT_RESTART : SQLITE_CHECKPOINT_PASSIVE;
     sqlite3_wal_checkpoint_v2(db, name, mode, NULL, NULL);
@@ -1527,7 +1514,7 @@ int spool_write_batches(spool *s, const spool_batch *b, size_t n, const spool_ma
     }
     op_begin(s, budget_ns > 0 ? budget_ns : SPOOL_DEFAULT_BUDGET_NS, 1);
     const char *what = "begin";
-    int64_t now = wall_ns();
+    int64_t now = tstamp_now_ns();
     int rc = run_id(s, ST_BEGIN);
     if (rc != SQLITE_DONE)
         goto failed;
@@ -1944,7 +1931,7 @@ int spool_cursor_set(spool *s, const char *exporter, spool_stream stream, int64_
     if (s->readonly)
         return SPOOL_READONLY;
     op_begin(s, s->op_budget_ns, 1);
-    int rc = cursor_set_in_tx(s, exporter, stream, last_id, wall_ns());
+    int rc = cursor_set_in_tx(s, exporter, stream, last_id, tstamp_now_ns());
     op_end(s);
     return rc == SQLITE_DONE ? SPOOL_OK : fail(s, rc, "cursor");
 }
@@ -1975,7 +1962,7 @@ int spool_ack(spool *s, const spool_delivery *d)
         return SPOOL_ERROR;
     if (s->readonly)
         return SPOOL_READONLY;
-    int64_t now = wall_ns();
+    int64_t now = tstamp_now_ns();
     sqlite3_stmt *st;
     op_begin(s, s->op_budget_ns, 1);
     int rc = run_id(s, ST_BEGIN);
@@ -2026,7 +2013,7 @@ int spool_export_failed(spool *s, const char *exporter, const char *error, int64
     sqlite3_bind_text(st, 1, exporter, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, retry_at_ns);
     bind_text_or_null(st, 3, error);
-    sqlite3_bind_int64(st, 4, wall_ns());
+    sqlite3_bind_int64(st, 4, tstamp_now_ns());
     op_begin(s, s->op_budget_ns, 1);
     int rc = run(st);
     op_end(s);
