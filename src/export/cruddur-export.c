@@ -449,7 +449,7 @@ int main(int argc, char **argv)
     else if (config_spool_path(NULL, &spool_path, perr, sizeof perr) != 0)
         spool_path = NULL;
     if (spool_path == NULL) {
-        fprintf(stderr, "cruddur-export: %s\n", perr);
+        fprintf(stderr, PROG ": %s\n", perr);
         setup_free(&su);
         return EXPORT_EXIT_SOFTWARE;
     }
