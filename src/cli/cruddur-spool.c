@@ -239,28 +239,30 @@ static int parse_args(int argc, char **argv, opts *o, const command **cmd)
 
 /* ---- queries ------------------------------------------------------------- */
 
-/* Query 1 of docs/spool.md; the depth bound keeps a spool whose span ids
- * loop (a corrupt or hand-made file) from recursing forever. */
+/* Query 1 of docs/spool.md. The trace's spans are read once (ts, one scan
+ * of span: there is no index on trace_id), and the tree is built from those
+ * few rows; the depth bound keeps a spool whose span ids loop (a corrupt or
+ * hand-made file) from recursing forever. */
 static const char trace_sql[] =
-    "WITH RECURSIVE tree(span_id, depth, path) AS (\n"
+    "WITH RECURSIVE ts AS MATERIALIZED (\n"
+    "  SELECT span_id, parent_span_id, name, start_ns, end_ns, status_code, status_message\n"
+    "    FROM span WHERE trace_id = :trace\n"
+    "), tree(span_id, depth, path) AS (\n"
     "  SELECT span_id, 0, printf('%020d %s', start_ns, span_id)\n"
-    "    FROM span AS s\n"
-    "   WHERE trace_id = :trace\n"
-    "     AND (parent_span_id IS NULL\n"
-    "          OR NOT EXISTS (SELECT 1 FROM span AS p\n"
-    "                          WHERE p.trace_id = s.trace_id AND p.span_id = s.parent_span_id))\n"
+    "    FROM ts AS s\n"
+    "   WHERE parent_span_id IS NULL\n"
+    "      OR NOT EXISTS (SELECT 1 FROM ts AS p WHERE p.span_id = s.parent_span_id)\n"
     "  UNION ALL\n"
     "  SELECT c.span_id, t.depth + 1, t.path || '/' || printf('%020d %s', c.start_ns, c.span_id)\n"
-    "    FROM tree AS t JOIN span AS c ON c.trace_id = :trace AND c.parent_span_id = t.span_id\n"
+    "    FROM tree AS t JOIN ts AS c ON c.parent_span_id = t.span_id\n"
     "   WHERE t.depth < 64\n"
     ")\n"
     "SELECT printf('%*s%s', 2 * t.depth, '', s.name) AS span,\n"
-    "       printf('%.3f', (s.start_ns - (SELECT min(start_ns) FROM span\n"
-    "                                      WHERE trace_id = :trace)) / 1e6) AS at_ms,\n"
+    "       printf('%.3f', (s.start_ns - (SELECT min(start_ns) FROM ts)) / 1e6) AS at_ms,\n"
     "       printf('%.3f', (s.end_ns - s.start_ns) / 1e6) AS ms,\n"
     "       CASE s.status_code WHEN 2 THEN 'ERROR ' || coalesce(s.status_message, '')\n"
     "                          ELSE '' END AS status\n"
-    "  FROM tree AS t JOIN span AS s ON s.trace_id = :trace AND s.span_id = t.span_id\n"
+    "  FROM tree AS t JOIN ts AS s ON s.span_id = t.span_id\n"
     " ORDER BY t.path";
 
 /* trace_summary, for the newest traces only: the view finds each trace's
