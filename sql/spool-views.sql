@@ -18,24 +18,24 @@ DROP VIEW IF EXISTS spool_size;
 
 -- One row per trace. The root is the earliest span whose parent is not in the
 -- spool: a request that arrived with a traceparent header has a remote parent.
+-- One pass over span, joined to itself for the parents (SQLite indexes the
+-- join on the fly: span has no index on trace_id); the root is the smallest
+-- "start_ns id name" among the spans without a parent, and the counts are of
+-- distinct ids, as the join repeats a span whose parent id is not unique.
 CREATE VIEW trace_summary AS
-SELECT t.trace_id,
-       (SELECT r.name FROM span r
-         WHERE r.trace_id = t.trace_id
-           AND (r.parent_span_id IS NULL
-                OR NOT EXISTS (SELECT 1 FROM span p
-                                WHERE p.trace_id = r.trace_id
-                                  AND p.span_id = r.parent_span_id))
-         ORDER BY r.start_ns, r.id LIMIT 1) AS root_name,
-       t.start_ns,
-       strftime('%Y-%m-%dT%H:%M:%fZ', t.start_ns / 1e9, 'unixepoch') AS start_utc,
-       round((t.end_ns - t.start_ns) / 1e6, 3) AS duration_ms,
-       t.span_count,
-       t.error_count,
-       t.error_count > 0 AS has_error
-  FROM (SELECT trace_id, min(start_ns) AS start_ns, max(end_ns) AS end_ns,
-               count(*) AS span_count, sum(status_code = 2) AS error_count
-          FROM span GROUP BY trace_id) AS t;
+SELECT s.trace_id,
+       substr(min(CASE WHEN p.span_id IS NULL
+                       THEN printf('%020d%020d', s.start_ns, s.id) || s.name END), 41)
+         AS root_name,
+       min(s.start_ns) AS start_ns,
+       strftime('%Y-%m-%dT%H:%M:%fZ', min(s.start_ns) / 1e9, 'unixepoch') AS start_utc,
+       round((max(s.end_ns) - min(s.start_ns)) / 1e6, 3) AS duration_ms,
+       count(DISTINCT s.id) AS span_count,
+       count(DISTINCT CASE WHEN s.status_code = 2 THEN s.id END) AS error_count,
+       count(DISTINCT CASE WHEN s.status_code = 2 THEN s.id END) > 0 AS has_error
+  FROM span AS s
+  LEFT JOIN span AS p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+ GROUP BY s.trace_id;
 
 -- Requests, slowest first. Add a LIMIT.
 CREATE VIEW slow_requests AS

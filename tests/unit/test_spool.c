@@ -1515,6 +1515,55 @@ START_TEST(test_views_numbers)
 }
 END_TEST
 
+/* trace_summary's root: the earliest span whose parent is not in the spool
+ * (ties: the first written), whatever else the trace holds. */
+START_TEST(test_trace_summary_roots)
+{
+    spool *s = open_ok();
+    const int64_t t0 = 1700000000000000000LL, ms = 1000000;
+    spool_span sp[] = {
+        /* trace 1: a remote parent (99 is not in the spool), a child, and a
+         * later span whose parent is missing too */
+        mk_span(1, 1, 99, "GET /remote-parent", 2, t0, 50 * ms, 0, NULL),
+        mk_span(1, 2, 1, "child", 3, t0 + 1 * ms, 10 * ms, 2, NULL),
+        mk_span(1, 3, 98, "orphan, later", 1, t0 + 5 * ms, 1 * ms, 0, NULL),
+        /* trace 2: two roots at the same time: the first written wins */
+        mk_span(2, 1, 0, "first", 2, t0, 5 * ms, 0, NULL),
+        mk_span(2, 2, 0, "second", 2, t0, 5 * ms, 0, NULL),
+        /* trace 3: a span id written twice (a hand-made file): counted per row
+         * once, and its child is still not a root */
+        mk_span(3, 1, 0, "root", 2, t0 + 10 * ms, 20 * ms, 0, NULL),
+        mk_span(3, 1, 0, "root again", 2, t0 + 11 * ms, 20 * ms, 2, NULL),
+        mk_span(3, 2, 1, "child", 3, t0 + 12 * ms, 2 * ms, 2, NULL),
+        /* trace 4: a loop, no root */
+        mk_span(4, 1, 2, "a", 1, t0, 1 * ms, 0, NULL),
+        mk_span(4, 2, 1, "b", 1, t0 + 1 * ms, 1 * ms, 0, NULL),
+    };
+    ck_assert_int_eq(write_spans(s, sp, sizeof sp / sizeof sp[0]), SPOOL_OK);
+    spool_close(s);
+
+    char name[64];
+    q_text("SELECT root_name FROM trace_summary WHERE trace_id = '0000000065f0a1b20000000000000001'",
+           name, sizeof name);
+    ck_assert_str_eq(name, "GET /remote-parent");
+    ck_assert_int_eq(q_int("SELECT span_count || error_count FROM trace_summary"
+                           " WHERE trace_id = '0000000065f0a1b20000000000000001'"), 31);
+    ck_assert(q_double("SELECT duration_ms FROM trace_summary"
+                       " WHERE trace_id = '0000000065f0a1b20000000000000001'") == 50.0);
+    q_text("SELECT root_name FROM trace_summary WHERE trace_id = '0000000065f0a1b20000000000000002'",
+           name, sizeof name);
+    ck_assert_str_eq(name, "first");
+    q_text("SELECT root_name FROM trace_summary WHERE trace_id = '0000000065f0a1b20000000000000003'",
+           name, sizeof name);
+    ck_assert_str_eq(name, "root");
+    ck_assert_int_eq(q_int("SELECT span_count || error_count || has_error FROM trace_summary"
+                           " WHERE trace_id = '0000000065f0a1b20000000000000003'"), 321);
+    ck_assert_int_eq(q_int("SELECT root_name IS NULL AND span_count = 2 FROM trace_summary"
+                           " WHERE trace_id = '0000000065f0a1b20000000000000004'"), 1);
+    ck_assert_int_eq(q_int("SELECT count(*) FROM trace_summary"), 4);
+}
+END_TEST
+
 START_TEST(test_statuses_have_names)
 {
     ck_assert_str_eq(spool_strstatus(SPOOL_OK), "ok");
@@ -1570,6 +1619,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, test_prune_in_chunks);
     tcase_add_test(tc, test_enforce_cap);
     tcase_add_test(tc, test_views_numbers);
+    tcase_add_test(tc, test_trace_summary_roots);
     tcase_add_test(tc, test_statuses_have_names);
     suite_add_tcase(s, tc);
     return s;
