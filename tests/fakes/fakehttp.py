@@ -166,6 +166,17 @@ class Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
+    def transport_fault(self, fault):
+        """Acts out a fault that leaves no HTTP answer: "hang" (wait, then
+        drop the connection) or "reset" (drop it at once). True when it did."""
+        kind = fault.get("kind")
+        if kind == "hang":
+            time.sleep(float(fault.get("seconds", 30)))
+        elif kind != "reset":
+            return False
+        self.reset_connection()
+        return True
+
     # -- control ------------------------------------------------------------
     def control(self, method):
         st = self.server.state
@@ -222,14 +233,9 @@ class Handler(BaseHTTPRequestHandler):
             return self.finish_answer(Answer(411, self.server.receiver.error_body(411, "Content-Length required")))
         fault = st.next_fault() if self.server.receiver.is_data_path(self.path) else None
         if fault is not None:
+            if self.transport_fault(fault):
+                return
             kind = fault.get("kind")
-            if kind == "hang":
-                time.sleep(float(fault.get("seconds", 30)))
-                self.reset_connection()
-                return
-            if kind == "reset":
-                self.reset_connection()
-                return
             if kind == "status":
                 code = int(fault.get("status", 503))
                 headers = {}

@@ -559,14 +559,9 @@ class AwsHandler(fakehttp.Handler):
         op = rc.operation(self)
         fault = next_fault(st, op, rc.data_op, rc.deferred_faults)
         if fault is not None:
+            if self.transport_fault(fault):
+                return
             kind = fault.get("kind")
-            if kind == "hang":
-                time.sleep(float(fault.get("seconds", 30)))
-                self.reset_connection()
-                return
-            if kind == "reset":
-                self.reset_connection()
-                return
             if kind == "status":
                 code = int(fault.get("status", 500))
                 etype = fault.get("type") or rc.default_type(code)
