@@ -2,95 +2,25 @@
  * shapes and order of every list, expiry, notifications (replies and whole
  * "@handle" mentions), search, show, create, reply, validation that leaves
  * the database unchanged, a locked database, and statements per request. */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "app/activities.h"
 #include "app/db.h"
 #include "check_main.h"
+#include "db_fixture.h"
 #include "util/uuid.h"
 
-#define T 1700000000000000LL   /* 2023-11-14T22:13:20+00:00, when the seed was made */
 #define HOUR 3600000000LL
 
 #define CLOUD "68f126b0-1ceb-4a33-88be-d90fa7109eee"
 #define HONOR "26e12864-1c26-5c3a-9658-97a10f8fea67"
 #define PRUNE "66e12864-8c26-4c3a-9658-95a10f8fea67"
 
-static char dir[64];
-static char path[128];
-static app_db *db;
-static rng_t rng;
-static svc_ctx ctx;
-static int statements;
-
-static void count_statement(void *arg, const app_db_exec *ex)
-{
-    (void)arg;
-    (void)ex;
-    statements++;
-}
-
 static void setup(void)
 {
-    strcpy(dir, "/tmp/cruddur-test-act-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-    snprintf(path, sizeof path, "%s/cruddur.db", dir);
-    char err[256] = "";
-    ck_assert_msg(app_db_init(path, T, err, sizeof err) == APP_DB_OK, "%s", err);
-    ck_assert_msg(app_db_open(path, 50, &db, err, sizeof err) == APP_DB_OK, "%s", err);
-    app_db_set_observer(db, count_statement, NULL);
-    rng_seed_with(&rng, 42);
-    ctx = (svc_ctx){db, &rng, "andrewbrown", T, NULL};
-    statements = 0;
-}
-
-static void teardown(void)
-{
-    app_db_close(db);
-    DIR *d = opendir(dir);
-    if (d != NULL) {
-        struct dirent *e;
-        char p[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-                continue;
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            unlink(p);
-        }
-        closedir(d);
-    }
-    rmdir(dir);
-}
-
-/* Compact JSON of j, then releases j. The caller frees the string. */
-static char *dump(json_t *j)
-{
-    ck_assert_ptr_nonnull(j);
-    char *s = json_dumps(j, JSON_COMPACT);
-    ck_assert_ptr_nonnull(s);
-    json_decref(j);
-    return s;
-}
-
-#define ASSERT_JSON(j, expected)             \
-    do {                                     \
-        char *s_ = dump(j);                  \
-        ck_assert_str_eq(s_, expected);      \
-        free(s_);                            \
-    } while (0)
-
-static long long scalar(const char *sql)
-{
-    sqlite3_stmt *st;
-    ck_assert_int_eq(sqlite3_prepare_v2(app_db_handle(db), sql, -1, &st, NULL), SQLITE_OK);
-    ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
-    long long v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
+    db_fixture_setup("act", 42);
 }
 
 static void exec(const char *sql)
