@@ -1262,19 +1262,22 @@ static int counter_add_in_tx(spool *s, const char *name, int64_t delta)
  * only: a hex test there costs more than the rest of the row. */
 static int valid_id(const char *v, size_t size, int optional)
 {
-    size_t n = strnlen(v, size);
-    if (n == 0)
+    /* 1 for '0' .. '9' and 'a' .. 'f' */
+    static const unsigned char hex[256] = {
+        ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1,
+        ['7'] = 1, ['8'] = 1, ['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1,
+        ['e'] = 1, ['f'] = 1,
+    };
+    if (v[0] == '\0')
         return optional;
-    if (n != size - 1)
-        return 0;
-    int nonzero = 0;
+    size_t n = size - 1;
+    unsigned ok = 1, nonzero = 0;
     for (size_t i = 0; i < n; i++) {
-        char c = v[i];
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
-            return 0;
-        nonzero |= c != '0';
+        unsigned char c = (unsigned char)v[i];
+        ok &= hex[c];               /* the NUL of a short id fails here too */
+        nonzero |= c ^ '0';
     }
-    return nonzero;
+    return ok && v[n] == '\0' && nonzero != 0;
 }
 
 /* ---- JSON syntax (RFC 8259, what json_valid() accepts), without SQLite:
@@ -1299,9 +1302,32 @@ static int is_hex(char c)
     return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+/* 1 for the bytes a JSON string holds as they are: not '"', '\\' or a
+ * control character (the NUL that ends the text included). */
+static const unsigned char json_plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,  /* 10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,  /* 50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 70 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 80 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* 90 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* a0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* b0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* c0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* d0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* e0 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,  /* f0 */
+};
+
 static const char *json_string_end(const char *p)
 {
     for (p++;; p++) {
+        while (json_plain[(unsigned char)*p])
+            p++;
         unsigned char c = (unsigned char)*p;
         if (c == '"')
             return p + 1;

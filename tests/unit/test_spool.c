@@ -436,6 +436,66 @@ START_TEST(test_failed_migration_changes_nothing)
 }
 END_TEST
 
+/* The JSON check of spool_write against SQLite's own json_valid(), which the
+ * tables used to run: the same verdict on texts made by small random edits
+ * of valid objects (and on those objects). */
+START_TEST(test_json_check_agrees_with_sqlite)
+{
+    static const char *const seeds[] = {
+        "{\"a\":1}", "{\"k\":[1,-2.5e+3,0.0,1E9,true,false,null,\"x\"],\"o\":{}}",
+        "{\"s\":\"\\\"\\\\\\/\\b\\f\\n\\r\\t\\u00e9 caf\xc3\xa9\"}", "{ \"n\" : { \"a\" : [ [ ] , { } ] } }",
+        "{\"db.query.text\":\"SELECT a.id FROM t WHERE x > ?1\",\"port\":443}",
+    };
+    static const char alphabet[] = "{}[]\",:\\/ \t\n0123456789-+.eEtrufalsnu\x01\x1f\x7f\xc3\xa9x";
+    sqlite3 *db = NULL;
+    ck_assert_int_eq(sqlite3_open(":memory:", &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT CASE WHEN json_valid(?1)"
+                                            " THEN json_type(?1) = 'object' ELSE 0 END",
+                                        -1, &st, NULL), SQLITE_OK);
+    uint64_t x = 0x9e3779b97f4a7c15ULL;
+    int took = 0;
+    for (int i = 0; i < 20000; i++) {
+        char t[256];
+        snprintf(t, sizeof t, "%s", seeds[i % (sizeof seeds / sizeof seeds[0])]);
+        for (int e = i < 50 ? 0 : 1 + i % 3; e > 0; e--) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            size_t len = strlen(t), at = (size_t)(x >> 8) % (len + 1);
+            char c = alphabet[(x >> 40) % (sizeof alphabet - 1)];
+            switch (x % 3) {
+            case 0:                                     /* insert */
+                if (len + 2 < sizeof t) {
+                    memmove(t + at + 1, t + at, len - at + 1);
+                    t[at] = c;
+                }
+                break;
+            case 1:                                     /* delete */
+                if (at < len)
+                    memmove(t + at, t + at + 1, len - at);
+                break;
+            default:                                    /* replace */
+                if (at < len)
+                    t[at] = c;
+            }
+        }
+        spool_span sp = mk_span(1, 1, 0, "n", 1, 10, 5, 0, t);
+        spool_batch b = { .spans = &sp, .n_spans = 1 };
+        int ours = spool_check_batch(&b, NULL, 0) == SPOOL_OK;
+        sqlite3_bind_text(st, 1, t, -1, SQLITE_STATIC);
+        ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+        int theirs = sqlite3_column_int(st, 0);
+        sqlite3_reset(st);
+        ck_assert_msg(ours == theirs, "'%s': spool %d, json_valid %d", t, ours, theirs);
+        took += ours;
+    }
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    /* both kinds were tried */
+    ck_assert_int_gt(took, 1000);
+    ck_assert_int_lt(took, 19000);
+}
+END_TEST
+
 START_TEST(test_views_reinstalled_when_changed)
 {
     spool_close(open_ok());
@@ -1595,6 +1655,7 @@ Suite *make_suite(void)
     tcase_add_test(tc, test_failed_migration_changes_nothing);
     tcase_add_test(tc, test_migrate_from_version_1);
     tcase_add_test(tc, test_json_syntax_checked);
+    tcase_add_test(tc, test_json_check_agrees_with_sqlite);
     tcase_add_test(tc, test_views_reinstalled_when_changed);
     tcase_add_test(tc, test_ids_never_reused);
     tcase_add_test(tc, test_write_and_read_back_every_field);
