@@ -606,6 +606,22 @@ static int check_identity(spool *s, int version)
     return SPOOL_OK;
 }
 
+/* *version, once the file is known to be a spool (or empty). The version
+ * and the identity come from one snapshot: another process may be creating
+ * the file, and its tables and version arrive in one commit. */
+static int identify(spool *s, int *version)
+{
+    int rc = run_id(s, ST_BEGIN_READ);
+    if (rc != SQLITE_DONE)
+        return fail(s, rc, "reading the schema version");
+    int status = read_version(s, version);
+    if (status == SPOOL_OK)
+        status = check_identity(s, *version);
+    if (!sqlite3_get_autocommit(s->db))
+        run_id(s, ST_ROLLBACK);
+    return status;
+}
+
 /* One step, in its own write transaction with the version it reaches. */
 static int apply_step(spool *s, const spool_migration *step)
 {
@@ -708,9 +724,7 @@ static int install_views(spool *s)
 static int migrate(spool *s, const spool_migration *steps, size_t n, int known)
 {
     int version = 0;
-    int status = read_version(s, &version);
-    if (status == SPOOL_OK)
-        status = check_identity(s, version);
+    int status = identify(s, &version);
     if (status != SPOOL_OK)
         return status;
     if (version > known) {
@@ -814,20 +828,27 @@ static int configure(spool *s, const char *path)
     /* before changing anything in a file that may not be ours */
     if (pages > 0) {
         int version = 0;
-        int status = read_version(s, &version);
-        if (status == SPOOL_OK)
-            status = check_identity(s, version);
+        int status = identify(s, &version);
         if (status != SPOOL_OK)
             return status;
     }
     if (s->readonly)
         return SPOOL_OK;
 
+    /* Processes switching a new file to WAL at once: SQLite answers some of
+     * them SQLITE_BUSY at once, without its busy handler, rather than risk a
+     * deadlock. They try again, within the budget. */
     sqlite3_stmt *jm = NULL;
     rc = sqlite3_prepare_v2(s->db, "PRAGMA journal_mode = WAL", -1, &jm, NULL);
-    if (rc == SQLITE_OK) {
+    for (int tries = 0; rc == SQLITE_OK; tries++) {
         rc = sqlite3_step(jm);
-        if (rc == SQLITE_ROW && sqlite3_stricmp(col_text(jm, 0), "wal") != 0) {
+        if ((rc & 0xff) != SQLITE_BUSY || !busy_wait(s, tries))
+            break;
+        sqlite3_reset(jm);
+        rc = SQLITE_OK;
+    }
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_stricmp(col_text(jm, 0), "wal") != 0) {
             put_err(s->errmsg, sizeof s->errmsg, "cannot use WAL mode (journal mode %s)",
                     col_text(jm, 0));
             sqlite3_finalize(jm);
