@@ -23,11 +23,6 @@ ws_start_nginx "$T/nginx" "$T/api.sock" "$T/www"
 base=http://127.0.0.1:$WS_PORT
 ws_wait_http "$base/api/health-check" 20 || it_fail "no health-check answer"
 
-fails=0
-expect() {   # expect NAME GOT WANTED
-  if [ "$2" = "$3" ]; then echo "PASS $1"; else
-    echo "FAIL $1: got '$2', wanted '$3'"; fails=$((fails + 1)); fi
-}
 
 # Writes the trace ids answered 200 to $T/answered and prints a summary.
 "$PYTHON" "$IT_DIR/burst.py" "$WS_PORT" "$N" "$THREADS" cruddur-it/kill "$T/answered" \
@@ -65,19 +60,18 @@ if [ "$missing" -le 1 ]; then
 else
   echo "FAIL $missing answered requests are missing from the spool:"
   comm -23 "$T/answered.sorted" "$T/spooled" | head -n 5
-  fails=$((fails + 1))
+  IT_FAILS=$((IT_FAILS + 1))
 fi
-expect "each trace once" \
+it_expect "each trace once" \
   "$(it_spool "select count(*) - count(distinct trace_id) from span where kind = 2
                  and json_extract(attributes, '$.\"user_agent.original\"') = 'cruddur-it/kill'")" 0
 spans=$(it_spool "$count_sql")
-expect "no SERVER span of a request nobody saw answered, but one in hand" \
+it_expect "no SERVER span of a request nobody saw answered, but one in hand" \
   "$([ "$spans" -le $((answered + 1)) ] && echo ok || echo "$spans spans")" ok
 if grep -q 'journal(s) of stopped workers' "$T/api.log"; then
   echo "     ($(grep 'journal(s) of stopped workers' "$T/api.log" | head -n 1 | sed 's/^cruddur-api: //'))"
 fi
-expect "the dead worker's journal is gone" \
+it_expect "the dead worker's journal is gone" \
   "$(find "$T" -name "spool.db-journal-${workers[0]}-*" | wc -l | tr -d ' ')" 0
 ws_alive "${workers[1]}" || it_fail "worker ${workers[1]} died during the run"
-[ "$fails" -eq 0 ] || it_fail "$fails check(s) failed"
-echo "$IT_NAME: PASS"
+it_done

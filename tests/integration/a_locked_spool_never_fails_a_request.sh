@@ -24,11 +24,6 @@ ws_start_nginx "$T/nginx" "$T/api.sock" "$T/www"
 base=http://127.0.0.1:$WS_PORT
 ws_wait_http "$base/api/activities/notifications" 20 || it_fail "no answer"
 
-fails=0
-expect() {   # expect NAME GOT WANTED
-  if [ "$2" = "$3" ]; then echo "PASS $1"; else
-    echo "FAIL $1: got '$2', wanted '$3'"; fails=$((fails + 1)); fi
-}
 q() { it_spool "$@"; }
 dropped() { q "select coalesce((select value from counter where name = 'dropped_records'), 0)"; }
 
@@ -50,7 +45,7 @@ requests() {
       bad=$((bad + 1)); echo "     request $i took $ms ms"
     fi
   done
-  expect "$label: $n requests answered 200, correctly, each within $((BUDGET_MS + MARGIN_MS)) ms (slowest $worst ms)" "$bad" 0
+  it_expect "$label: $n requests answered 200, correctly, each within $((BUDGET_MS + MARGIN_MS)) ms (slowest $worst ms)" "$bad" 0
 }
 
 # settle LABEL BASE IDS BEFORE: once the spool is writable again, more requests
@@ -79,7 +74,7 @@ settle() {
     i=$((i + 1))
   done
   echo "FAIL $label: dropped_records $got, wanted $want ($lost unspooled requests x $per records + $before)"
-  fails=$((fails + 1))
+  IT_FAILS=$((IT_FAILS + 1))
 }
 
 # What one home request leaves in the spool.
@@ -94,7 +89,7 @@ per=$(q "select (select count(*) from span where trace_id = '$tid')
               + (select count(*) from log where trace_id = '$tid')
               + (select count(*) from error where trace_id = '$tid')")
 echo "     (a home request leaves $per records)"
-expect "nothing dropped yet" "$(dropped)" 0
+it_expect "nothing dropped yet" "$(dropped)" 0
 
 # 1. Locked by another process.
 it_lock "$CRUDDUR_SPOOL" spoollock
@@ -108,12 +103,12 @@ sleep "$(awk -v b="$BUDGET_MS" -v m="$MARGIN_MS" 'BEGIN { printf "%.3f", (2 * b 
 it_unlock spoollock
 cp "$T/locked.ids" "$T/locked.all"
 settle "locked spool" "$base" "$T/locked.all" 0
-expect "locked spool: none of those requests was written late" \
+it_expect "locked spool: none of those requests was written late" \
   "$(q "select count(*) from span where trace_id in ($(sed "s/.*/'&'/" "$T/locked.ids" | paste -sd,))")" 0
 if grep -q 'telemetry spool .*dropped' "$T/api.log"; then
   echo "PASS locked spool: a warning on stderr"
 else
-  echo "FAIL locked spool: no warning about dropped records in the workers' stderr"; fails=$((fails + 1))
+  echo "FAIL locked spool: no warning about dropped records in the workers' stderr"; IT_FAILS=$((IT_FAILS + 1))
 fi
 
 # 2. Read-only when the workers start: two more workers, behind their own
@@ -151,13 +146,13 @@ else
   # shellcheck disable=SC2034   # read by it_spool
   IT_SPOOL=$spool2
   settle "read-only spool" "$base2" "$T/ro.all" 0
-  expect "read-only spool: none of those requests was written late" \
+  it_expect "read-only spool: none of those requests was written late" \
     "$(q "select count(*) from span where trace_id in ($(sed "s/.*/'&'/" "$T/ro.ids" | paste -sd,))")" 0
   unset IT_SPOOL
   if grep -q "telemetry spool $spool2.*dropped" "$T/ro-api/api.log"; then
     echo "PASS read-only spool: a warning on stderr"
   else
-    echo "FAIL read-only spool: no warning about dropped records in the workers' stderr"; fails=$((fails + 1))
+    echo "FAIL read-only spool: no warning about dropped records in the workers' stderr"; IT_FAILS=$((IT_FAILS + 1))
   fi
 fi
 
@@ -170,16 +165,15 @@ base3=http://127.0.0.1:$WS_PORT
 ws_wait_http "$base3/api/activities/notifications" 20 || it_fail "no answer with a missing spool directory"
 : > "$T/missing.ids"
 requests "missing spool directory" "$base3" "$N" "$T/missing.ids"
-expect "missing spool directory: not created" "$([ -e "$T/no-such-dir" ] && echo created || echo absent)" absent
+it_expect "missing spool directory: not created" "$([ -e "$T/no-such-dir" ] && echo created || echo absent)" absent
 if grep -q 'no-such-dir' "$T/missing/api.log"; then
   echo "PASS missing spool directory: a warning on stderr"
 else
-  echo "FAIL missing spool directory: no warning naming the spool in the workers' stderr"; fails=$((fails + 1))
+  echo "FAIL missing spool directory: no warning naming the spool in the workers' stderr"; IT_FAILS=$((IT_FAILS + 1))
 fi
 
 for pid in "${WS_ALL_WORKERS[@]}"; do
   case " ${ro_workers[*]} " in *" $pid "*) continue ;; esac   # stopped on purpose
   ws_alive "$pid" || it_fail "worker $pid died during the run"
 done
-[ "$fails" -eq 0 ] || it_fail "$fails check(s) failed"
-echo "$IT_NAME: PASS"
+it_done

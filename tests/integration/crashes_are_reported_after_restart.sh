@@ -19,11 +19,6 @@ it_env
 it_init_db
 crash_dir=$CRUDDUR_STATE_DIR/crash
 
-fails=0
-expect() {   # expect NAME GOT WANTED
-  if [ "$2" = "$3" ]; then echo "PASS $1"; else
-    echo "FAIL $1: got '$2', wanted '$3'"; fails=$((fails + 1)); fi
-}
 q() { it_spool "$@"; }
 
 # report_arrives TRACE_ID: waits (15 s at most) for the one error report of
@@ -72,20 +67,20 @@ ws_wait_http "$base/api/activities/notifications" 20 || it_fail "no answer"
 if report_arrives "$tid1"; then
   echo "PASS left crash file: one report in the crashed request's trace"
 else
-  expect "left crash file: one report in the crashed request's trace" "$IT_GOT" 1
+  it_expect "left crash file: one report in the crashed request's trace" "$IT_GOT" 1
 fi
-expect "left crash file: critical SIGSEGV, its span, its route" \
+it_expect "left crash file: critical SIGSEGV, its span, its route" \
   "$(q "select level, class, span_id, context from error where trace_id = '$tid1'")" \
   "critical|SIGSEGV|$sid1|GET /api/activities/home"
-expect "left crash file: the message names the signal and the request" \
+it_expect "left crash file: the message names the signal and the request" \
   "$(q "select instr(message, 'SIGSEGV') > 0, instr(message, 'GET /api/activities/home') > 0,
                json_array_length(frames)
           from error where trace_id = '$tid1'")" "1|1|2"
-expect "left crash file: a FATAL log record in the trace" \
+it_expect "left crash file: a FATAL log record in the trace" \
   "$(q "select count(*) from log where trace_id = '$tid1' and severity_number = 21")" 1
-expect "left crash file: removed once in the spool" \
+it_expect "left crash file: removed once in the spool" \
   "$([ -e "$crash_dir/crash-$dead.txt" ] && echo kept || echo removed)" removed
-expect "left crash file: the secret in its request line did not reach the spool" \
+it_expect "left crash file: the secret in its request line did not reach the spool" \
   "$(q .dump | grep -c 'sekrit-token' || true)" 0
 
 # 2. A real crash.
@@ -101,23 +96,23 @@ else
   # nginx answers for the worker that died (502, shown as its JSON 503).
   case $status in
     502|503) echo "PASS crash: the web server answered $status (in ${secs}s)" ;;
-    *) echo "FAIL crash: answer $status"; fails=$((fails + 1)) ;;
+    *) echo "FAIL crash: answer $status"; IT_FAILS=$((IT_FAILS + 1)) ;;
   esac
   if report_arrives "$tid"; then
     echo "PASS crash: one report in the crashed request's trace"
   else
-    expect "crash: one report in the crashed request's trace" "$IT_GOT" 1
+    it_expect "crash: one report in the crashed request's trace" "$IT_GOT" 1
   fi
-  expect "crash: critical SIGSEGV, context GET /api/test/crash, a span id" \
+  it_expect "crash: critical SIGSEGV, context GET /api/test/crash, a span id" \
     "$(q "select level, class, context, length(span_id) from error where trace_id = '$tid'")" \
     "critical|SIGSEGV|GET /api/test/crash|16"
-  expect "crash: the message names the signal and the request, with a backtrace" \
+  it_expect "crash: the message names the signal and the request, with a backtrace" \
     "$(q "select instr(message, 'SIGSEGV') > 0, instr(message, 'GET /api/test/crash') > 0,
                  json_array_length(frames) > 0
             from error where trace_id = '$tid'")" "1|1|1"
-  expect "crash: a FATAL log record in the trace" \
+  it_expect "crash: a FATAL log record in the trace" \
     "$(q "select count(*) from log where trace_id = '$tid' and severity_number = 21")" 1
-  expect "crash: the secret in the URL did not reach the spool" \
+  it_expect "crash: the secret in the URL did not reach the spool" \
     "$(q .dump | grep -c 'sekrit-pw' || true)" 0
 
   mapfile -t after < <(ws_children "$WS_SUPERVISOR_PID")
@@ -125,21 +120,20 @@ else
   for p in "${before[@]}"; do
     case " ${after[*]} " in *" $p "*) ;; *) gone+=("$p") ;; esac
   done
-  expect "crash: one worker died and the supervisor has two again" \
+  it_expect "crash: one worker died and the supervisor has two again" \
     "${#gone[@]}|${#after[@]}" "1|2"
   if grep -q "worker ${gone[0]:-?} died of signal 11" "$T/api.log"; then
     echo "PASS crash: the supervisor saw worker ${gone[0]} die of SIGSEGV"
   else
-    echo "FAIL crash: no 'worker ${gone[0]:-?} died of signal 11' in api.log"; fails=$((fails + 1))
+    echo "FAIL crash: no 'worker ${gone[0]:-?} died of signal 11' in api.log"; IT_FAILS=$((IT_FAILS + 1))
   fi
-  expect "crash: the dead worker's crash file was removed" \
+  it_expect "crash: the dead worker's crash file was removed" \
     "$([ -e "$crash_dir/crash-${gone[0]:-none}.txt" ] && echo kept || echo removed)" removed
   read -r status _ < <(it_get "$base/api/activities/home")
-  expect "crash: the API answers again" "$status" 200
+  it_expect "crash: the API answers again" "$status" 200
 fi
 
 # Each crash reported once, however many workers started since.
-expect "$crashes crash(es), $crashes critical report(s)" \
+it_expect "$crashes crash(es), $crashes critical report(s)" \
   "$(q "select count(*) from error where level = 'critical'")" "$crashes"
-[ "$fails" -eq 0 ] || it_fail "$fails check(s) failed"
-echo "$IT_NAME: PASS"
+it_done

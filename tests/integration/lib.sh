@@ -32,6 +32,18 @@ it_log() { echo "$IT_NAME: $*"; }
 it_fail() { echo "$IT_NAME: FAIL: $*"; exit 1; }
 it_skip() { echo "$IT_NAME: SKIP: $*"; exit 77; }
 
+# it_expect NAME GOT WANTED: one check, printed PASS or FAIL; a failure is
+# counted in IT_FAILS and the test goes on. it_done ends a test of checks.
+IT_FAILS=0
+it_expect() {
+  if [ "$2" = "$3" ]; then echo "PASS $1"; else
+    echo "FAIL $1: got '$2', wanted '$3'"; IT_FAILS=$((IT_FAILS + 1)); fi
+}
+it_done() {
+  [ "$IT_FAILS" -eq 0 ] || it_fail "$IT_FAILS check(s) failed"
+  echo "$IT_NAME: PASS"
+}
+
 PATH=$PATH:/usr/sbin:/sbin   # nginx and lighttpd live in sbin
 
 # it_need SERVER...: skips the test (exit 77) when a web server is not

@@ -16,11 +16,6 @@ ws_start_nginx "$T/nginx" "$T/api.sock" "$T/www"
 base=http://127.0.0.1:$WS_PORT
 ws_wait_http "$base/api/health-check" 20 || it_fail "no health-check answer"
 
-fails=0
-expect() {   # expect NAME GOT WANTED
-  if [ "$2" = "$3" ]; then echo "PASS $1"; else
-    echo "FAIL $1: got '$2', wanted '$3'"; fails=$((fails + 1)); fi
-}
 q() { it_spool "$@"; }
 
 # check_report LABEL TRACE_ID STATUS ROUTE CLASS: the SERVER span and the
@@ -28,27 +23,27 @@ q() { it_spool "$@"; }
 check_report() {
   local label=$1 tid=$2 status=$3 route=$4 class=$5 sid
   if ! it_spool_wait "select count(*) from error where trace_id = '$tid'" 1 10; then
-    expect "$label: one error report in the trace" "$IT_GOT" 1
+    it_expect "$label: one error report in the trace" "$IT_GOT" 1
     return
   fi
   it_spool_wait "select count(*) from span where trace_id = '$tid' and kind = 2" 1 5 || true
   sid=$(q "select span_id from span where trace_id = '$tid' and kind = 2")
-  expect "$label: SERVER span $route, status ERROR, http.response.status_code $status" \
+  it_expect "$label: SERVER span $route, status ERROR, http.response.status_code $status" \
     "$(q "select name, status_code,
                  json_extract(attributes, '$.\"http.response.status_code\"')
             from span where trace_id = '$tid' and kind = 2")" "$route|2|$status"
-  expect "$label: the SERVER span has an exception event" \
+  it_expect "$label: the SERVER span has an exception event" \
     "$(q "select count(*) from span, json_each(span.events) as e
             where span.trace_id = '$tid' and span.kind = 2
               and json_extract(e.value, '$.name') = 'exception'")" 1
-  expect "$label: report level error, class $class, on the SERVER span, context the route" \
+  it_expect "$label: report level error, class $class, on the SERVER span, context the route" \
     "$(q "select level, class, span_id, context from error where trace_id = '$tid'")" \
     "error|$class|$sid|$route"
-  expect "$label: the report has a message, a backtrace and the request" \
+  it_expect "$label: the report has a message, a backtrace and the request" \
     "$(q "select length(message) > 0, json_array_length(frames) > 0,
                  json_extract(request, '$.method') = '${route%% *}'
             from error where trace_id = '$tid'")" "1|1|1"
-  expect "$label: an access record with status $status" \
+  it_expect "$label: an access record with status $status" \
     "$(q "select count(*) from log where trace_id = '$tid'
             and json_extract(attributes, '$.\"http.response.status_code\"') = $status")" 1
 }
@@ -60,8 +55,8 @@ tid=$(it_trace_id)
 read -r status _ < <(it_get "$base/api/activities" -X POST -H 'Content-Type: application/json' \
   -H "traceparent: 00-$tid-$(it_hex 8)-01" --data '{"message": "while locked", "ttl": "1-hour"}')
 it_unlock dblock
-expect "locked database: 503" "$status" 503
-expect "locked database: the answer names its trace" \
+it_expect "locked database: 503" "$status" 503
+it_expect "locked database: the answer names its trace" \
   "$(it_header X-Amzn-Trace-Id | cut -c1-44)" "Root=1-${tid:0:8}-${tid:8}"
 check_report "locked database" "$tid" 503 "POST /api/activities" DatabaseBusy
 
@@ -74,27 +69,26 @@ read -r status _ < <(it_get "$base/api/test/fail?api_key=hunter2-key&page=2" \
 if [ "$status" = 404 ]; then
   echo "SKIP GET /api/test/fail: this cruddur-api was built without --enable-test-routes"
 else
-  expect "test/fail: 500" "$status" 500
-  expect "test/fail: the answer is the API's error, without the detail" \
+  it_expect "test/fail: 500" "$status" 500
+  it_expect "test/fail: the answer is the API's error, without the detail" \
     "$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["error"])' "$T/body")|$(
        grep -c 'on purpose' "$T/body" || true)" "internal_error|0"
   check_report "test/fail" "$tid" 500 "GET /api/test/fail" InternalError
-  expect "test/fail: the report's request has its headers, secrets redacted" \
+  it_expect "test/fail: the report's request has its headers, secrets redacted" \
     "$(q "select count(*), min(h.value), max(h.value)
             from error, json_each(error.request, '$.headers') as h
            where error.trace_id = '$tid'
              and lower(h.key) in ('authorization', 'cookie', 'x-api-key')")" \
     "3|[REDACTED]|[REDACTED]"
-  expect "test/fail: the report's url keeps the path, redacts the key" \
+  it_expect "test/fail: the report's url keeps the path, redacts the key" \
     "$(q "select instr(json_extract(request, '$.url'), '/api/test/fail') > 0,
                  instr(json_extract(request, '$.url'), 'page=2') > 0
             from error where trace_id = '$tid'")" "1|1"
   leaks=$(q ".dump" | grep -c -E 'hunter2|sekrit' || true)
-  expect "test/fail: no secret anywhere in the spool" "$leaks" 0
+  it_expect "test/fail: no secret anywhere in the spool" "$leaks" 0
 fi
 
 for pid in "${WS_WORKER_PIDS[@]}"; do
   ws_alive "$pid" || it_fail "worker $pid died during the run"
 done
-[ "$fails" -eq 0 ] || it_fail "$fails check(s) failed"
-echo "$IT_NAME: PASS"
+it_done

@@ -26,11 +26,6 @@ ws_start_nginx "$T/nginx" "$T/api.sock" "$T/www"
 base=http://127.0.0.1:$WS_PORT
 ws_wait_http "$base/api/health-check" 20 || it_fail "no health-check answer"
 
-fails=0
-expect() {   # expect NAME GOT WANTED
-  if [ "$2" = "$3" ]; then echo "PASS $1"; else
-    echo "FAIL $1: got '$2', wanted '$3'"; fails=$((fails + 1)); fi
-}
 q() { it_spool "$@"; }
 
 # cli ARGS...: cruddur-spool on the test's spool; its output in $T/out, its
@@ -48,7 +43,7 @@ nrows() { rows | wc -l | tr -d ' '; }
 tid_home=$(it_trace_id)
 read -r status _ < <(it_get "$base/api/activities/home" \
   -H "traceparent: 00-$tid_home-$(it_hex 8)-01")
-expect "home with a traceparent: 200" "$status" 200
+it_expect "home with a traceparent: 200" "$status" 200
 for _ in 1 2 3 4 5; do
   read -r status _ < <(it_get "$base/api/activities/home")
   [ "$status" = 200 ] || it_fail "GET /api/activities/home answered $status"
@@ -87,7 +82,7 @@ it_spool_wait "select count(*) from span where trace_id = '$tid_home' and kind =
 
 # While the workers run (and hold the WAL), it answers as well.
 cli --spool "$CRUDDUR_SPOOL" traces --limit 3
-expect "traces next to running workers: exit 0, three rows" "$rc|$(nrows)" "0|3"
+it_expect "traces next to running workers: exit 0, three rows" "$rc|$(nrows)" "0|3"
 
 # Everything from here on reads a spool that nothing else writes: the
 # workers stopped (and so checkpointed). An exporter's cursor and state are
@@ -103,56 +98,56 @@ before=$(sha256sum "$CRUDDUR_SPOOL" | cut -d' ' -f1)
 
 # ---- trace ------------------------------------------------------------------
 cli --spool "$CRUDDUR_SPOOL" trace "$tid_home"
-expect "trace: exit 0" "$rc" 0
-expect "trace: a header line, then dashes" "$(head -n 2 "$T/out" | cut -c1-4 | tr '\n' ' ')" "span ---- "
-expect "trace: one line per span" "$(nrows)" \
+it_expect "trace: exit 0" "$rc" 0
+it_expect "trace: a header line, then dashes" "$(head -n 2 "$T/out" | cut -c1-4 | tr '\n' ' ')" "span ---- "
+it_expect "trace: one line per span" "$(nrows)" \
   "$(q "select count(*) from span where trace_id = '$tid_home'")"
-expect "trace: the SERVER span first, at depth 0, at 0 ms" \
+it_expect "trace: the SERVER span first, at depth 0, at 0 ms" \
   "$(rows | head -n 1 | awk '{print $1, $2, $3}')" "GET /api/activities/home 0.000"
 client=$(q "select name from span where trace_id = '$tid_home' and kind = 3 order by start_ns limit 1")
-expect "trace: the CLIENT span '$client' is indented under it" \
+it_expect "trace: the CLIENT span '$client' is indented under it" \
   "$(rows | grep -F -- "$client" | head -n 1 | grep -cE '^  +[^ ]')" 1
-expect "trace: every line under the first is indented" \
+it_expect "trace: every line under the first is indented" \
   "$(rows | tail -n +2 | grep -cvE '^  +[^ ]' || true)" 0
-expect "trace: the durations are the spool's" \
+it_expect "trace: the durations are the spool's" \
   "$(rows | awk 'NR == 1 {print $(NF)}')" \
   "$(q "select printf('%.3f', (end_ns - start_ns) / 1e6) from span
           where trace_id = '$tid_home' and kind = 2")"
 cp "$T/out" "$T/trace.lower"
 cli --spool "$CRUDDUR_SPOOL" trace "${tid_home^^}"
-expect "trace: an uppercase id, the same answer" "$rc|$(cmp -s "$T/out" "$T/trace.lower"; echo $?)" "0|0"
+it_expect "trace: an uppercase id, the same answer" "$rc|$(cmp -s "$T/out" "$T/trace.lower"; echo $?)" "0|0"
 cli --spool "$CRUDDUR_SPOOL" trace "1-${tid_home:0:8}-${tid_home:8}"
-expect "trace: the X-Ray form, the same answer" "$rc|$(cmp -s "$T/out" "$T/trace.lower"; echo $?)" "0|0"
+it_expect "trace: the X-Ray form, the same answer" "$rc|$(cmp -s "$T/out" "$T/trace.lower"; echo $?)" "0|0"
 cli --spool "$CRUDDUR_SPOOL" trace "$tid_fail"
-expect "trace: the failed request's SERVER span says ERROR" \
+it_expect "trace: the failed request's SERVER span says ERROR" \
   "$rc|$(rows | head -n 1 | grep -c "^$fail_route .* ERROR")" "0|1"
 unknown=$(it_trace_id)
 cli --spool "$CRUDDUR_SPOOL" trace "$unknown"
-expect "trace: an unknown id exits 1, prints nothing, says so" \
+it_expect "trace: an unknown id exits 1, prints nothing, says so" \
   "$rc|$(wc -c < "$T/out")|$(grep -c "$unknown" "$T/err")" "1|0|1"
 
 # ---- traces ------------------------------------------------------------------
 cli --spool "$CRUDDUR_SPOOL" traces --limit 100
-expect "traces: exit 0" "$rc" 0
-expect "traces: every trace, newest first" "$(rows | awk '{print $2}')" \
+it_expect "traces: exit 0" "$rc" 0
+it_expect "traces: every trace, newest first" "$(rows | awk '{print $2}')" \
   "$(q "select trace_id from trace_summary order by start_ns desc, trace_id limit 100")"
-expect "traces: the home trace with its root and span count" \
+it_expect "traces: the home trace with its root and span count" \
   "$(rows | awk -v t="$tid_home" '$2 == t {print $3, $4, $5}')" \
   "$(q "select root_name || ' ' || span_count from trace_summary where trace_id = '$tid_home'")"
 cli --spool "$CRUDDUR_SPOOL" traces --errors
-expect "traces --errors: only the failed trace" "$rc|$(rows | awk '{print $2}')" \
+it_expect "traces --errors: only the failed trace" "$rc|$(rows | awk '{print $2}')" \
   "0|$(q "select trace_id from trace_summary where has_error order by start_ns desc")"
-expect "traces --errors: the failed trace is among them" "$(rows | grep -c "$tid_fail")" 1
+it_expect "traces --errors: the failed trace is among them" "$(rows | grep -c "$tid_fail")" 1
 cli --spool "$CRUDDUR_SPOOL" traces --limit=1
-expect "traces --limit=1: one row" "$rc|$(nrows)" "0|1"
+it_expect "traces --limit=1: one row" "$rc|$(nrows)" "0|1"
 
 # ---- logs ----------------------------------------------------------------------
 cli --spool "$CRUDDUR_SPOOL" logs "$tid_home"
-expect "logs: exit 0, one line per record" "$rc|$(nrows)" \
+it_expect "logs: exit 0, one line per record" "$rc|$(nrows)" \
   "0|$(q "select count(*) from log where trace_id = '$tid_home'")"
-expect "logs: in time order, with their span ids" "$(rows | awk '{print $NF}')" \
+it_expect "logs: in time order, with their span ids" "$(rows | awk '{print $NF}')" \
   "$(q "select span_id from log where trace_id = '$tid_home' order by time_ns, id")"
-expect "logs: times in UTC ISO 8601" \
+it_expect "logs: times in UTC ISO 8601" \
   "$(rows | head -n 1 | awk '{print $1}')" \
   "$(q "select strftime('%Y-%m-%dT%H:%M:%fZ', (time_ns + 500000) / 1000000 / 1000.0, 'unixepoch')
           from log where trace_id = '$tid_home' order by time_ns, id limit 1")"
@@ -160,91 +155,91 @@ missing=0
 while IFS= read -r body; do
   grep -qF -- "$body" "$T/out" || missing=$((missing + 1))
 done < <(q "select body from log where trace_id = '$tid_home'")
-expect "logs: every body is there" "$missing" 0
+it_expect "logs: every body is there" "$missing" 0
 cli --spool "$CRUDDUR_SPOOL" logs "$unknown"
-expect "logs: an unknown id exits 1" "$rc|$(wc -c < "$T/out")" "1|0"
+it_expect "logs: an unknown id exits 1" "$rc|$(wc -c < "$T/out")" "1|0"
 
 # ---- routes ----------------------------------------------------------------------
 view_routes=$(q "select route || ' ' || requests || ' ' || errors || ' ' || printf('%.3f', p50_ms)
                         || ' ' || printf('%.3f', p95_ms) || ' ' || printf('%.3f', p99_ms)
                    from route_stats")
 cli --spool "$CRUDDUR_SPOOL" routes
-expect "routes: exit 0" "$rc" 0
-expect "routes: the rows of route_stats" "$(rows | awk '{$1 = $1; print}')" "$view_routes"
-expect "routes: the 6 home requests, no error" \
+it_expect "routes: exit 0" "$rc" 0
+it_expect "routes: the rows of route_stats" "$(rows | awk '{$1 = $1; print}')" "$view_routes"
+it_expect "routes: the 6 home requests, no error" \
   "$(rows | awk '$1 == "/api/activities/home" {print $2, $3}')" "6 0"
-expect "routes: the 2 posts and the failure" \
+it_expect "routes: the 2 posts and the failure" \
   "$(rows | awk '$1 == "/api/activities" || $1 == "/api/test/fail" {n += $2; e += $3}
                  END {print n, e}')" "3 1"
 cli --spool "$CRUDDUR_SPOOL" routes --since 1h
-expect "routes --since 1h: the same, every request is that recent" \
+it_expect "routes --since 1h: the same, every request is that recent" \
   "$rc|$(rows | awk '{$1 = $1; print}' | sort)" "0|$(sort <<<"$view_routes")"
 sleep 2
 cli --spool "$CRUDDUR_SPOOL" routes --since 1s
-expect "routes --since 1s: none (the last request is older)" "$rc|$(nrows)" "0|0"
+it_expect "routes --since 1s: none (the last request is older)" "$rc|$(nrows)" "0|0"
 
 # ---- errors ----------------------------------------------------------------------
 cli --spool "$CRUDDUR_SPOOL" errors
-expect "errors: exit 0, every report" "$rc|$(nrows)" "0|$(q "select count(*) from error")"
-expect "errors: the 5xx, on its route, with its trace id" \
+it_expect "errors: exit 0, every report" "$rc|$(nrows)" "0|$(q "select count(*) from error")"
+it_expect "errors: the 5xx, on its route, with its trace id" \
   "$(rows | grep -F "$tid_fail" | grep -cF "$fail_route")" 1
-expect "errors: newest first, as the spool has them" "$(rows | awk '{print $NF}')" \
+it_expect "errors: newest first, as the spool has them" "$(rows | awk '{print $NF}')" \
   "$(q "select coalesce(trace_id, '') from error order by time_ns desc, id desc")"
 cli --spool "$CRUDDUR_SPOOL" errors --since 1d --limit 1
-expect "errors --since 1d --limit 1: one" "$rc|$(nrows)" "0|1"
+it_expect "errors --since 1d --limit 1: one" "$rc|$(nrows)" "0|1"
 cli --spool "$CRUDDUR_SPOOL" errors --since 1s
-expect "errors --since 1s: none" "$rc|$(nrows)" "0|0"
+it_expect "errors --since 1s: none" "$rc|$(nrows)" "0|0"
 
 # ---- requests ----------------------------------------------------------------------
 addr=$(q "select json_extract(attributes, '$.\"client.address\"') from span
            where trace_id = '$tid_home' and kind = 2")
 cli --spool "$CRUDDUR_SPOOL" requests "$addr" --limit 200
-expect "requests $addr: exit 0, every request of that client" "$rc|$(nrows)" \
+it_expect "requests $addr: exit 0, every request of that client" "$rc|$(nrows)" \
   "0|$(q "select count(*) from span where kind = 2
             and json_extract(attributes, '$.\"client.address\"') = '$addr'")"
-expect "requests: newest first, with their trace ids" "$(rows | awk '{print $NF}')" \
+it_expect "requests: newest first, with their trace ids" "$(rows | awk '{print $NF}')" \
   "$(q "select trace_id from span where kind = 2
           and json_extract(attributes, '$.\"client.address\"') = '$addr'
         order by start_ns desc, id desc")"
-expect "requests: the home request with its method, path and status" \
+it_expect "requests: the home request with its method, path and status" \
   "$(rows | awk -v t="$tid_home" '$NF == t {print $2, $3, $4}')" "GET /api/activities/home 200"
 cli --spool "$CRUDDUR_SPOOL" requests "$addr" --limit 3
-expect "requests --limit 3: three" "$rc|$(nrows)" "0|3"
+it_expect "requests --limit 3: three" "$rc|$(nrows)" "0|3"
 cli --spool "$CRUDDUR_SPOOL" requests "10.255.0.1' OR '1'='1"
-expect "requests: an address is a value, not SQL" "$rc|$(nrows)" "0|0"
+it_expect "requests: an address is a value, not SQL" "$rc|$(nrows)" "0|0"
 
 # ---- backlog and size ----------------------------------------------------------------
 cli --spool "$CRUDDUR_SPOOL" backlog
-expect "backlog: exit 0, a row per exporter and stream" "$rc|$(rows | awk '{print $1, $2, $3, $4, $5, $6}')" \
+it_expect "backlog: exit 0, a row per exporter and stream" "$rc|$(rows | awk '{print $1, $2, $3, $4, $5, $6}')" \
   "0|$(q "select exporter || ' ' || stream || ' ' || last_id || ' ' || max_id || ' ' || backlog
                  || ' ' || pending_rows from exporter_backlog")"
-expect "backlog: the exporter's failure" "$(grep -c 'HTTP 503' "$T/out")" 1
+it_expect "backlog: the exporter's failure" "$(grep -c 'HTTP 503' "$T/out")" 1
 cli --spool "$CRUDDUR_SPOOL" size
-expect "size: exit 0, every table with its rows" "$rc|$(rows | awk '{print $1, $2}')" \
+it_expect "size: exit 0, every table with its rows" "$rc|$(rows | awk '{print $1, $2}')" \
   "0|$(q "select table_name || ' ' || row_count from spool_size")"
-expect "size: the bytes of the span table" \
+it_expect "size: the bytes of the span table" \
   "$(rows | awk '$1 == "span" {print $(NF - 1), $NF}' | grep -cE '^[0-9]+\.[0-9] KiB$')" 1
 
 # ---- where the spool is, and what is not one --------------------------------------------
 cli size
-expect "default: \$CRUDDUR_SPOOL" "$rc|$(nrows)" "0|8"
+it_expect "default: \$CRUDDUR_SPOOL" "$rc|$(nrows)" "0|8"
 (unset CRUDDUR_SPOOL; cli size; echo "$rc|$(nrows)" > "$T/state-dir.rc")
-expect "default: \$CRUDDUR_STATE_DIR/spool.db" "$(cat "$T/state-dir.rc")" "0|8"
+it_expect "default: \$CRUDDUR_STATE_DIR/spool.db" "$(cat "$T/state-dir.rc")" "0|8"
 CRUDDUR_SPOOL=$T/state/none.db cli size
-expect "a missing spool: 66" "$rc" 66
+it_expect "a missing spool: 66" "$rc" 66
 cli --spool "$T/nowhere/spool.db" backlog
-expect "a missing directory: 66" "$rc" 66
+it_expect "a missing directory: 66" "$rc" 66
 cli --spool "$CRUDDUR_DB" traces
-expect "the app database is not a spool: 65" "$rc|$(grep -c 'not a spool' "$T/err")" "65|1"
+it_expect "the app database is not a spool: 65" "$rc|$(grep -c 'not a spool' "$T/err")" "65|1"
 echo "not a database at all, but long enough to look like one to a reader ......" > "$T/text.db"
 cli --spool "$T/text.db" size
-expect "a text file is not a spool: 65" "$rc" 65
+it_expect "a text file is not a spool: 65" "$rc" 65
 
 # ---- the command line ------------------------------------------------------------------
 usage_case() {   # usage_case LABEL ARGS...: exit 64 and a message
   local label=$1; shift
   cli --spool "$CRUDDUR_SPOOL" "$@"
-  expect "usage: $label: 64" "$rc|$([ -s "$T/err" ] && echo said)" "64|said"
+  it_expect "usage: $label: 64" "$rc|$([ -s "$T/err" ] && echo said)" "64|said"
 }
 usage_case "no command"
 usage_case "an unknown command" frobnicate
@@ -261,13 +256,12 @@ usage_case "an option of another command" backlog --errors
 usage_case "an unknown option" size --verbose
 usage_case "an argument too long" requests "$(printf '%05000d' 0)"
 cli --help
-expect "--help: exit 0, the usage" "$rc|$(grep -c '^usage: cruddur-spool' "$T/out")" "0|1"
+it_expect "--help: exit 0, the usage" "$rc|$(grep -c '^usage: cruddur-spool' "$T/out")" "0|1"
 cli --version
-expect "--version: exit 0" "$rc|$(grep -c '^cruddur-spool ' "$T/out")" "0|1"
+it_expect "--version: exit 0" "$rc|$(grep -c '^cruddur-spool ' "$T/out")" "0|1"
 
 # ---- nothing changed ------------------------------------------------------------------
-expect "the spool is byte for byte what it was" \
+it_expect "the spool is byte for byte what it was" \
   "$(sha256sum "$CRUDDUR_SPOOL" | cut -d' ' -f1)" "$before"
 
-[ "$fails" -eq 0 ] || it_fail "$fails check(s) failed"
-echo "$IT_NAME: PASS"
+it_done

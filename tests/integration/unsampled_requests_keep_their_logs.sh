@@ -12,11 +12,6 @@ it_require spawn-fcgi curl sqlite3
 it_env
 it_init_db
 
-fails=0
-expect() {   # expect NAME GOT WANTED
-  if [ "$2" = "$3" ]; then echo "PASS $1"; else
-    echo "FAIL $1: got '$2', wanted '$3'"; fails=$((fails + 1)); fi
-}
 q() { it_spool "$@"; }
 
 # answered_trace: the trace id of the last answer's X-Amzn-Trace-Id.
@@ -32,15 +27,15 @@ check_logs() {
                       and json_extract(attributes, '$.\"http.response.status_code\"') = 200" 1 10; then
     echo "PASS $label: the access record, in trace $tid"
   else
-    expect "$label: the access record in trace $tid" "$IT_GOT" 1
+    it_expect "$label: the access record in trace $tid" "$IT_GOT" 1
   fi
-  expect "$label: its span id is there, its severity INFO" \
+  it_expect "$label: its span id is there, its severity INFO" \
     "$(q "select length(span_id), severity_text from log where trace_id = '$tid'
             and json_extract(attributes, '$.\"http.response.status_code\"') is not null")" "16|INFO"
-  expect "$label: the service's record too" \
+  it_expect "$label: the service's record too" \
     "$(q "select count(*) > 0 from log where trace_id = '$tid'
             and json_extract(attributes, '$.\"http.response.status_code\"') is null")" 1
-  expect "$label: no span" "$(q "select count(*) from span where trace_id = '$tid'")" 0
+  it_expect "$label: no span" "$(q "select count(*) from span where trace_id = '$tid'")" 0
 }
 
 # 1. always_off.
@@ -52,27 +47,27 @@ ws_wait_http "$base/api/activities/notifications" 20 || it_fail "no answer"
 
 tid=$(it_trace_id)
 read -r status _ < <(it_get "$base/api/activities/home" -H "traceparent: 00-$tid-$(it_hex 8)-01")
-expect "always_off, traceparent: 200" "$status" 200
-expect "always_off, traceparent: the answer names the caller's trace" "$(answered_trace)" "$tid"
+it_expect "always_off, traceparent: 200" "$status" 200
+it_expect "always_off, traceparent: the answer names the caller's trace" "$(answered_trace)" "$tid"
 check_logs "always_off, traceparent" "$tid"
 
 read -r status _ < <(it_get "$base/api/activities/home")
-expect "always_off, new trace: 200" "$status" 200
+it_expect "always_off, new trace: 200" "$status" 200
 tid=$(answered_trace)
 [ -n "$tid" ] || it_fail "always_off: no X-Amzn-Trace-Id Root in: $(tr -d '\r' < "$T/headers")"
 check_logs "always_off, new trace" "$tid"
 
 # An error report does not depend on sampling: /rollbar/test files a warning.
 read -r status _ < <(it_get "$base/rollbar/test")
-expect "always_off, /rollbar/test: 200 Hello World!" "$status $(cat "$T/body")" "200 Hello World!"
+it_expect "always_off, /rollbar/test: 200 Hello World!" "$status $(cat "$T/body")" "200 Hello World!"
 tid=$(answered_trace)
 if it_spool_wait "select level, message from error where trace_id = '$tid'" "warning|Hello World!" 10; then
   echo "PASS always_off, /rollbar/test: a warning report in its trace"
 else
-  expect "always_off, /rollbar/test: a warning report in its trace" "$IT_GOT" "warning|Hello World!"
+  it_expect "always_off, /rollbar/test: a warning report in its trace" "$IT_GOT" "warning|Hello World!"
 fi
-expect "always_off: not one span in the spool" "$(q "select count(*) from span")" 0
-expect "always_off: nothing dropped" \
+it_expect "always_off: not one span in the spool" "$(q "select count(*) from span")" 0
+it_expect "always_off: nothing dropped" \
   "$(q "select coalesce((select value from counter where name = 'dropped_records'), 0)")" 0
 
 # 2. The default sampler, two more workers on the same spool.
@@ -85,21 +80,20 @@ ws_wait_http "$base/api/activities/notifications" 20 || it_fail "no answer from 
 
 tid=$(it_trace_id)
 read -r status _ < <(it_get "$base/api/activities/home" -H "traceparent: 00-$tid-$(it_hex 8)-00")
-expect "default sampler, caller not sampled: 200" "$status" 200
-expect "default sampler, caller not sampled: the answer names the caller's trace" "$(answered_trace)" "$tid"
+it_expect "default sampler, caller not sampled: 200" "$status" 200
+it_expect "default sampler, caller not sampled: the answer names the caller's trace" "$(answered_trace)" "$tid"
 check_logs "default sampler, caller not sampled" "$tid"
 
 tid=$(it_trace_id)
 read -r status _ < <(it_get "$base/api/activities/home" -H "traceparent: 00-$tid-$(it_hex 8)-01")
-expect "default sampler, caller sampled: 200" "$status" 200
+it_expect "default sampler, caller sampled: 200" "$status" 200
 if it_spool_wait "select count(*) from span where trace_id = '$tid' and kind = 2" 1 10; then
   echo "PASS default sampler, caller sampled: its SERVER span"
 else
-  expect "default sampler, caller sampled: its SERVER span" "$IT_GOT" 1
+  it_expect "default sampler, caller sampled: its SERVER span" "$IT_GOT" 1
 fi
 
 for pid in "${WS_WORKER_PIDS[@]}"; do
   ws_alive "$pid" || it_fail "worker $pid died during the run"
 done
-[ "$fails" -eq 0 ] || it_fail "$fails check(s) failed"
-echo "$IT_NAME: PASS"
+it_done
